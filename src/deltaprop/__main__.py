@@ -1,0 +1,5 @@
+"""`python -m deltaprop` → cli.main()."""
+
+from deltaprop.cli import main
+
+main()

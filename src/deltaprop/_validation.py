@@ -1,0 +1,86 @@
+"""Shared argument checks and error-message helpers.
+
+Every message names the argument, what was expected and what was given, on one line:
+"`lr` must be > 0; got -0.1".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+def lookup(registry: Mapping[str, T], name: object, what: str) -> T:
+    """``registry[name]``, or a ValueError naming ``what`` and listing the valid names."""
+    if isinstance(name, str) and name in registry:
+        return registry[name]
+    valid = ", ".join(sorted(registry))
+    raise ValueError(f"unknown {what} {name!r}; choose one of: {valid}")
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """``value`` as a float, or a ValueError if it is not a finite number > 0 (≥ 0)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number; got {value!r}") from None
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"`{name}` must be {bound}; got {value!r}")
+    return v
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """``value`` as an int ≥ ``minimum``, or a clear TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be an integer; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``, else a ValueError listing them."""
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {', '.join(choices)}; got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """``value`` as a float in [0, 1)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number; got {value!r}") from None
+    if not 0 <= v < 1:
+        raise ValueError(f"`{name}` must be in [0, 1); got {value!r}")
+    return v
+
+
+def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> np.ndarray:
+    """``X`` as a finite 2-D array of ``dtype`` with ``n_columns`` columns.
+
+    A 1-D ``X`` of length ``n_columns`` is taken as one sample.
+    """
+    try:
+        X = np.asarray(X)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"`{name}` must be an array of numbers; {e}") from None
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"`{name}` must hold numbers; got dtype {X.dtype}")
+    if X.ndim == 1 and X.shape[0] == n_columns:
+        X = X[None, :]
+    if X.ndim != 2 or X.shape[1] != n_columns:
+        raise ValueError(
+            f"`{name}` must have shape (m, {n_columns}); got shape {X.shape}"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"`{name}` has no samples (shape {X.shape})")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(X).all():
+        raise ValueError(f"`{name}` contains NaN or inf")
+    return X

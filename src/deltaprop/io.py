@@ -1,0 +1,286 @@
+"""save/load .safetensors + JSON metadata with a format version.
+
+A model file is one ``.safetensors`` file (never pickle). Tensors are named as PyTorch's
+``nn.Sequential`` of ``nn.Linear`` and activation modules would name them — layer i's
+Linear is module 2i, so ``"0.weight"``, ``"0.bias"``, ``"2.weight"``, … — and a user can
+``load_state_dict`` them into torch. A bias unit's column of W is stored as that Linear's
+``bias`` (z = W_in a + w_unit · 1 is exactly a Linear with bias w_unit); ``none`` has no
+bias tensor. Checkpoints add the optimizer's state (``"optimizer.<position>.<name>"``).
+
+The header's metadata holds one JSON document under the key ``"deltaprop"``: format version,
+deltaprop version, the network's constructor arguments, class labels, the user's metadata
+(preprocessing, data set name, …) and, for checkpoints, the training state (epoch, history,
+optimizer hyperparameters and step, random generator state).
+
+Writes are atomic: a temporary file in the same folder, flushed and fsynced, then renamed
+over the target, so a crash mid-save never leaves a truncated model. ``load`` validates the
+format version, every name, shape and dtype, and finiteness before building the network, and
+raises :class:`ModelFileError` — one line naming the file and the problem — otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+_DTYPES = {"float32": "F32", "float64": "F64"}
+_MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, malformed, foreign, or does not match its metadata."""
+
+
+def _linear_names(i: int) -> tuple[str, str]:
+    """torch ``nn.Sequential`` names of layer i's weight and bias (Linear, activation, …)."""
+    return f"{2 * i}.weight", f"{2 * i}.bias"
+
+
+def _jsonable(value: Any) -> Any:
+    """NumPy scalars and arrays as plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def tensors_of(net: Any) -> dict[str, np.ndarray]:
+    """The network's parameters under torch ``nn.Sequential`` names."""
+    out: dict[str, np.ndarray] = {}
+    for i, layer in enumerate(net.layers):
+        w_name, b_name = _linear_names(i)
+        out[w_name] = np.ascontiguousarray(layer.W_in)
+        if layer.has_unit:
+            out[b_name] = np.ascontiguousarray(layer.W[:, -1])
+        elif layer.b is not None:
+            out[b_name] = layer.b
+    return out
+
+
+def save(
+    net: Any,
+    path: str | os.PathLike[str],
+    *,
+    optimizer: Any = None,
+    training: dict[str, Any] | None = None,
+) -> None:
+    """Write ``net`` (and, for a checkpoint, ``optimizer`` and ``training`` state) atomically.
+
+    Parameters
+    ----------
+    net : Network
+    path : path of the ``.safetensors`` file; replaced only once the new file is complete.
+    optimizer : Optimizer, optional
+        Its state arrays and hyperparameters are stored (a checkpoint).
+    training : dict, optional
+        JSON-friendly training state (epoch, history, …); the network's rng state is added.
+    """
+    from safetensors.numpy import save as st_save
+
+    from deltaprop import __version__
+
+    tensors = tensors_of(net)
+    doc: dict[str, Any] = {
+        "format": "deltaprop-model",
+        "format_version": FORMAT_VERSION,
+        "deltaprop_version": __version__,
+        "config": net.config(),
+        "classes": None if net.classes is None else _jsonable(net.classes),
+        "meta": _jsonable(getattr(net, "meta", {})),
+    }
+    if optimizer is not None or training is not None:
+        state: dict[str, Any] = {"rng": _jsonable(net.rng.bit_generator.state)}
+        state.update(_jsonable(training or {}))
+        if optimizer is not None:
+            opt = optimizer.state_dict()
+            state["optimizer"] = {"name": opt["name"], "t": opt["t"], "hyper": opt["hyper"]}
+            for key, array in opt["state"].items():
+                tensors[f"optimizer.{key}"] = np.ascontiguousarray(array)
+        doc["training"] = state
+    data = st_save(tensors, metadata={"deltaprop": json.dumps(doc)})
+    _write_atomically(Path(path), data)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync, then rename over it."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ModelFileError(f"{path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The deltaprop document and the tensors of a model file, both checked for form."""
+    from safetensors.numpy import load as st_load
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"{path}: is a folder, not a model file") from None
+    except OSError as e:
+        raise ModelFileError(f"{path}: cannot read ({e.strerror})") from None
+    if len(data) < 8:
+        raise ModelFileError(f"{path}: not a safetensors model file (only {len(data)} bytes)")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > min(_MAX_HEADER, len(data) - 8):
+        raise ModelFileError(f"{path}: not a safetensors model file (bad header length {n})")
+    try:
+        header = json.loads(data[8 : 8 + n])
+        doc = json.loads(header["__metadata__"]["deltaprop"])
+    except (ValueError, UnicodeDecodeError):
+        raise ModelFileError(f"{path}: not a safetensors model file (header is not JSON)") from None
+    except (KeyError, TypeError):
+        raise ModelFileError(f"{path}: a safetensors file, but not a deltaprop model") from None
+    if not isinstance(doc, dict) or doc.get("format") != "deltaprop-model":
+        raise ModelFileError(f"{path}: a safetensors file, but not a deltaprop model")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{path}: bad format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: format version {version} is newer than this deltaprop reads "
+            f"({FORMAT_VERSION}); upgrade deltaprop"
+        )
+    try:
+        tensors = st_load(data)
+    except Exception as e:  # safetensors raises its own error types for corrupt data
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelFileError(f"{path}: corrupt tensor data ({msg})") from None
+    return doc, tensors
+
+
+def _build(path: Path, doc: dict[str, Any], tensors: dict[str, np.ndarray]) -> Any:
+    """A Network from a checked document and its tensors, after matching every shape."""
+    from deltaprop.network import Network
+
+    config = doc.get("config")
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: metadata has no network configuration")
+    try:
+        net = Network(**config)
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: metadata describes no valid network ({e})") from None
+    expected_dtype = np.dtype(config["dtype"])
+    weights = {k: v for k, v in tensors.items() if not k.startswith("optimizer.")}
+    wanted = set()
+    for i, layer in enumerate(net.layers):
+        w_name, b_name = _linear_names(i)
+        has_b = layer.b is not None or layer.has_unit
+        for name, shape in ((w_name, layer.W_in.shape), (b_name, (layer.n_out,))):
+            if name == b_name and not has_b:
+                continue
+            wanted.add(name)
+            if name not in weights:
+                raise ModelFileError(f"{path}: tensor {name!r} is missing")
+            t = weights[name]
+            if t.shape != shape:
+                raise ModelFileError(
+                    f"{path}: tensor {name!r} has shape {t.shape}; metadata says {shape}"
+                )
+            if t.dtype != expected_dtype:
+                raise ModelFileError(
+                    f"{path}: tensor {name!r} is {t.dtype}; metadata says {expected_dtype}"
+                )
+            if not np.isfinite(t).all():
+                raise ModelFileError(f"{path}: tensor {name!r} holds NaN or inf")
+        layer.W_in[...] = weights[w_name]
+        if layer.has_unit:
+            layer.W[:, -1] = weights[b_name]
+        elif layer.b is not None:
+            layer.b[...] = weights[b_name]
+    extra = sorted(set(weights) - wanted)
+    if extra:
+        raise ModelFileError(f"{path}: unexpected tensor {extra[0]!r} for this network")
+    classes = doc.get("classes")
+    if classes is not None:
+        if not isinstance(classes, list) or len(classes) > net.n_classes:
+            raise ModelFileError(f"{path}: class labels do not fit {net.n_classes} classes")
+        net.classes = np.asarray(classes)
+    meta = doc.get("meta", {})
+    net.meta = meta if isinstance(meta, dict) else {}
+    return net
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """The Network stored in a model file (parameters, labels, metadata).
+
+    Raises
+    ------
+    ModelFileError
+        One line naming the file and the problem, for anything but a valid model file.
+    """
+    path = Path(path)
+    doc, tensors = _read(path)
+    return _build(path, doc, tensors)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], Any]:
+    """(network, training state, optimizer) from a checkpoint written with ``optimizer=``.
+
+    The network's random generator is restored, so training continues exactly.
+    """
+    from deltaprop import optim
+
+    path = Path(path)
+    doc, tensors = _read(path)
+    net = _build(path, doc, tensors)
+    state = doc.get("training")
+    if not isinstance(state, dict) or "optimizer" not in state:
+        raise ModelFileError(f"{path}: a model file, but not a checkpoint (no training state)")
+    try:
+        net.rng.bit_generator.state = state["rng"]
+        spec = state["optimizer"]
+        opt = optim.get(spec["name"])()
+        opt.load_state_dict(
+            {
+                "name": spec["name"],
+                "t": spec["t"],
+                "hyper": spec["hyper"],
+                "state": {k[len("optimizer.") :]: v for k, v in tensors.items()
+                          if k.startswith("optimizer.")},
+            }
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: training state is malformed ({e})") from None
+    return net, state, opt
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON document of a model file, after the same checks as ``load``."""
+    path = Path(path)
+    doc, tensors = _read(path)
+    _build(path, doc, tensors)
+    return doc

@@ -1,0 +1,119 @@
+"""Dense: holds W, b and implements eqs. (2), (8), (10), (14) — BP2–BP4 — for one layer.
+
+Shapes follow the seeds and ``torch.nn.Linear``: W is (n_out, n_in), b is (n_out,), and a
+batch is m rows. A layer computes into buffers it is given (see ``workspace``); it allocates
+nothing per batch.
+
+Bias modes (seed 003):
+
+- ``learned``: z = W a + b and b follows eq. (15).
+- ``frozen``: b stays at its first value; ∂C/∂b is still computed (and reported), never applied.
+- ``none``: z = W a; ``b is None``.
+- ``unit``: a bias *unit*, a constant activation 1 appended to the layer's input, whose
+  outgoing weights are W's extra last column: W is (n_out, n_in + 1), ``b is None``. Then
+  z = W [a; 1] = W_{:, :n_in} a + W_{:, n_in}, so the last column plays b's part exactly and
+  eq. (10) for that column, δ_k · 1, is eq. (14).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from deltaprop.activations import Activation
+
+Array = NDArray[np.floating]
+
+BIAS_MODES = ("learned", "frozen", "none", "unit")
+
+
+class Dense:
+    """One fully connected layer l: z^l = W^l a^{l−1} + b^l, a^l = σ(z^l).
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_out, n_in), or (n_out, n_in + 1) for ``bias="unit"``
+    b : ndarray of shape (n_out,), or None for ``bias`` in ("none", "unit")
+    activation : Activation
+    bias : {"learned", "frozen", "none", "unit"}
+    """
+
+    def __init__(self, W: Array, b: Array | None, activation: Activation, bias: str) -> None:
+        self.W = W
+        self.b = b
+        self.activation = activation
+        self.bias = bias
+
+    @property
+    def has_unit(self) -> bool:
+        """True when a bias unit (constant activation 1) feeds this layer."""
+        return self.bias == "unit"
+
+    @property
+    def n_out(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def n_in(self) -> int:
+        """Inputs from the previous layer (the bias unit not counted)."""
+        return self.W.shape[1] - self.has_unit
+
+    @property
+    def W_in(self) -> Array:
+        """The weights from the previous layer's neurons: W without the bias unit's column.
+
+        δ flows back only to neurons; the bias unit's activation is constant, it has no δ.
+        """
+        return self.W[:, : self.n_in] if self.has_unit else self.W
+
+    def forward(self, A_prev: Array, Z: Array, A: Array) -> None:
+        """Eqs. (1)–(2): Z = A^{l−1} Wᵀ + b, A = σ(Z), into ``Z`` and ``A``.
+
+        ``A_prev`` is (m, n_in), or (m, n_in + 1) with a last column of ones for a bias unit.
+        """
+        np.matmul(A_prev, self.W.T, out=Z)  # (2) Σ_j w_kj a_j
+        if self.b is not None:
+            Z += self.b  # (2) + b_k
+        self.activation.f(Z, A)  # (2) a = σ(z)
+
+    def gradients(
+        self, delta: Array, A_prev: Array, r: float, nabla_W: Array, nabla_b: Array | None
+    ) -> None:
+        """Eqs. (10) and (14), summed over the batch's rows and scaled by r.
+
+        Notes
+        -----
+        Equation (10), BP4: ∂C/∂w_kj = δ_k a_j; batched ∂C/∂W = r (Δ)ᵀ A^{l−1}.
+        Equation (14), BP3: ∂C/∂b_k = δ_k;       batched ∂C/∂b = r Σ_rows Δ.
+        Rows are samples: the sum runs over samples (seed 002), never over a layer's
+        neurons. r = 1/m for reduction "mean", 1 for "sum". For a bias unit, the last
+        column of (Δ)ᵀ [A, 1] is Σ_rows Δ — eq. (14) arrives through eq. (10).
+        """
+        np.matmul(delta.T, A_prev, out=nabla_W)  # BP4 (10): Σ_samples δ_k a_j
+        if r != 1:
+            nabla_W *= r
+        if nabla_b is not None:
+            np.sum(delta, axis=0, out=nabla_b)  # BP3 (14): Σ_samples δ_k
+            if r != 1:
+                nabla_b *= r
+
+    def propagate(
+        self,
+        delta: Array,
+        Z_prev: Array,
+        A_prev: Array,
+        sigma_prev: Activation,
+        sigma_prime: Array,
+        out: Array,
+    ) -> None:
+        """Eq. (8), BP2: the previous layer's error signal, into ``out``.
+
+        Notes
+        -----
+        Equation (8): δ_k^{l−1} = (Σ_m δ_m^l w_mk^l) σ'(z_k^{l−1});
+        batched Δ^{l−1} = (Δ^l W^l) ⊙ σ'(Z^{l−1}).
+        ``sigma_prime`` is a scratch buffer shaped like ``out`` that receives σ'(Z^{l−1}).
+        """
+        np.matmul(delta, self.W_in, out=out)  # (8) Σ_m δ_m w_mk
+        sigma_prev.prime(Z_prev, A_prev, out=sigma_prime)  # σ'(z_k^{l−1})
+        out *= sigma_prime  # (8) ⊙

@@ -1,0 +1,133 @@
+"""C(a, y), ∂C/∂a, and the canonical δ^L = a − y shortcuts; LOSSES registry.
+
+Every loss is defined per sample; the batch loss is the mean or the sum of the per-sample
+losses (``reduction``), and so is the batch gradient (seed 002). Targets ``Y`` are matrices of
+shape (m, n_L): one-hot rows for classifiers (``network`` converts integer labels).
+
+Each loss names the output activation it is canonical with. For those pairs eq. (9),
+δ^L = ∂C/∂a ⊙ σ'(z^L), collapses to δ^L = a − y (:func:`delta_shortcut`); the general path
+stays available and the tests check that the two agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from deltaprop._validation import lookup
+
+Array = NDArray[np.floating]
+
+
+def delta_shortcut(A: Array, Y: Array, out: Array) -> Array:
+    """The canonical output error δ^L = A − Y.
+
+    Notes
+    -----
+    Equation (9) for a canonical pair: identity + ``mse`` (σ' = 1), softmax +
+    ``cross_entropy`` (the softmax Jacobian times −y/a), sigmoid + ``binary_cross_entropy``
+    (a(1 − a) times (a − y)/(a(1 − a))). Batched: Δ^L = A^L − Y.
+    """
+    return np.subtract(A, Y, out=out)
+
+
+def _clip(A: Array) -> Array:
+    """A kept inside [eps, 1 − eps] so log and division stay finite (eps of A's dtype)."""
+    eps = np.finfo(A.dtype).eps
+    return np.clip(A, eps, 1 - eps)
+
+
+class Loss:
+    """A per-sample loss C(a, y) and its gradient ∂C/∂a.
+
+    ``outputs`` lists the output activations the loss accepts (None: any);
+    ``canonical_output`` is the one for which δ^L = a − y.
+    """
+
+    name: str = ""
+    outputs: tuple[str, ...] | None = None
+    canonical_output: str = ""
+
+    def per_sample(self, Z: Array, A: Array, Y: Array) -> Array:
+        """C for each sample, shape (m,); Z = z^L and A = σ(z^L)."""
+        raise NotImplementedError
+
+    def gradient(self, A: Array, Y: Array, out: Array) -> Array:
+        """∂C/∂a for each sample (the general path of eq. 9), written into ``out``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<loss {self.name}>"
+
+
+class MeanSquaredError(Loss):
+    """C = ½ ‖a − y‖² per sample; ∂C/∂a = a − y.
+
+    The ½ makes δ^L = (a − y) ⊙ σ'(z^L) with no factor 2 (seed 000's convention).
+    PyTorch's ``MSELoss`` has no ½ and averages over every element; tests account for that.
+    """
+
+    name = "mse"
+    canonical_output = "identity"
+
+    def per_sample(self, Z: Array, A: Array, Y: Array) -> Array:
+        diff = A - Y
+        return 0.5 * np.einsum("ij,ij->i", diff, diff)
+
+    def gradient(self, A: Array, Y: Array, out: Array) -> Array:
+        return np.subtract(A, Y, out=out)
+
+
+class CrossEntropy(Loss):
+    """C = −Σ_k y_k log a_k with a = softmax(z).
+
+    The value is computed from z with the log-sum-exp trick, −Σ_k y_k (z_k − lse(z)), so it
+    is finite even where a_k underflows to 0.
+    """
+
+    name = "cross_entropy"
+    outputs = ("softmax",)
+    canonical_output = "softmax"
+
+    def per_sample(self, Z: Array, A: Array, Y: Array) -> Array:
+        z_max = Z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(Z - z_max).sum(axis=1)) + z_max[:, 0]
+        return lse * Y.sum(axis=1) - np.einsum("ij,ij->i", Y, Z)
+
+    def gradient(self, A: Array, Y: Array, out: Array) -> Array:
+        """∂C/∂a_k = −y_k / a_k (a clipped to [eps, 1 − eps])."""
+        np.divide(Y, _clip(A), out=out)
+        return np.negative(out, out=out)
+
+
+class BinaryCrossEntropy(Loss):
+    """C = −Σ_k [y_k log a_k + (1 − y_k) log(1 − a_k)] with a = sigmoid(z).
+
+    The value is computed from z as Σ_k [max(z_k, 0) − y_k z_k + log(1 + e^{−|z_k|})],
+    which never takes the log of 0.
+    """
+
+    name = "binary_cross_entropy"
+    outputs = ("sigmoid",)
+    canonical_output = "sigmoid"
+
+    def per_sample(self, Z: Array, A: Array, Y: Array) -> Array:
+        C = np.maximum(Z, 0) - Y * Z + np.log1p(np.exp(-np.abs(Z)))
+        return C.sum(axis=1)
+
+    def gradient(self, A: Array, Y: Array, out: Array) -> Array:
+        """∂C/∂a_k = (a_k − y_k) / (a_k (1 − a_k)) (a clipped to [eps, 1 − eps])."""
+        Ac = _clip(A)
+        np.subtract(Ac, Y, out=out)
+        out /= Ac * (1 - Ac)
+        return out
+
+
+LOSSES: dict[str, Loss] = {
+    loss.name: loss for loss in (MeanSquaredError(), CrossEntropy(), BinaryCrossEntropy())
+}
+
+
+def get(name: str) -> Loss:
+    """The loss called ``name``; a ValueError listing the valid names otherwise."""
+    return lookup(LOSSES, name, "loss")

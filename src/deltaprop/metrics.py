@@ -1,0 +1,23 @@
+"""Accuracy and friends; pure functions of (y_true, y_pred)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
+    """The fraction of samples whose predicted class equals the true class."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"shapes differ: y_true {y_true.shape}, y_pred {y_pred.shape}")
+    return float(np.mean(y_true == y_pred)) if y_true.size else float("nan")
+
+
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np.ndarray:
+    """counts[i, j]: samples of true class i predicted as class j, shape (n_classes, n_classes)."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (y_true, y_pred), 1)
+    return counts

@@ -1,0 +1,441 @@
+"""Network: ordered layers, forward pass, backward pass, predict.
+
+``net.layers[i]`` is the seeds' layer l = i + 1 (a^0 = x is the input). The backward pass,
+:meth:`Network.backprop`, is eqs. (1)–(2) forward, then (9) for the output layer, then for
+l = L … 1: (10) and (14) for the layer's gradients and (8) for the layer below. Batches are
+rows; Δ^l's rows are the per-sample error signals δ^l, and the batch gradient is their sum
+(``reduction="sum"``) or mean (``"mean"``) over samples — seed 002's answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from deltaprop import activations, initializers, losses, metrics
+from deltaprop._validation import as_matrix, check_choice, check_int, lookup
+from deltaprop.layers import BIAS_MODES, Dense
+from deltaprop.workspace import Workspace
+
+Array = NDArray[np.floating]
+
+DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+REDUCTIONS = ("mean", "sum")
+
+
+@dataclass
+class Gradients:
+    """What one backward pass computed; nothing in the network has changed.
+
+    Attributes
+    ----------
+    delta : list of ndarray of shape (m, n_l)
+        Per-sample error signals δ^l = ∂C_x/∂z^l, one row per sample (eq. 6).
+    dW : list of ndarray shaped like each layer's W
+        ∂C/∂W^l reduced over the batch (eq. 10).
+    db : list of (ndarray of shape (n_l,) or None)
+        ∂C/∂b^l reduced over the batch (eq. 14); None where the layer has no b.
+        For a ``frozen`` bias this is the gradient that is *not* applied.
+    loss : float
+        The batch loss, mean or sum of the per-sample losses.
+    reduction : {"mean", "sum"}
+    """
+
+    delta: list[Array]
+    dW: list[Array]
+    db: list[Array | None]
+    loss: float
+    reduction: str
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One trainable parameter array and its gradient, as an optimizer sees it.
+
+    ``weights`` indexes the part of ``value`` that is weights, not bias (weight decay
+    applies there by default): ``...`` for a whole W, W's columns but the last for a bias
+    unit's W, None for a b. Frozen biases have no slot: no optimizer can move them.
+    """
+
+    name: str
+    value: Array
+    grad: Array
+    weights: Any
+
+
+def _per_layer(name: str, value: Any, n_layers: int) -> list[Any]:
+    """One entry per layer from a single value or a list of ``n_layers`` values."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n_layers:
+            raise ValueError(f"`{name}` needs {n_layers} entries, one per layer; got {len(value)}")
+        return list(value)
+    return [value] * n_layers
+
+
+class Network:
+    """A multilayer perceptron trained by backpropagation (DESIGN.md §3).
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        [n_0, n_1, ..., n_L]: inputs, then each layer's neuron count.
+    activation : str or list of str
+        σ of the hidden layers (one name, or one per hidden layer).
+    output : str
+        σ of the output layer.
+    loss : {"cross_entropy", "binary_cross_entropy", "mse"}
+    bias : str or list of str
+        ``learned``, ``frozen``, ``none`` or ``unit``, for all layers or one per layer.
+    bias_init : float
+        The first value of every bias (and of a bias unit's weights).
+    init : str
+        Weight initializer name (see ``initializers``).
+    dtype : {"float32", "float64"}
+    seed : int
+        Seeds the ``numpy.random.Generator`` used for the weights and, in ``fit``, shuffling.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | Sequence[str] = "relu",
+        output: str = "softmax",
+        loss: str = "cross_entropy",
+        bias: str | Sequence[str] = "learned",
+        bias_init: float = 0.0,
+        init: str = "he_normal",
+        dtype: str = "float32",
+        seed: int = 0,
+    ) -> None:
+        if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+            raise TypeError(f"`sizes` must be a list of layer sizes; got {sizes!r}")
+        if len(sizes) < 2:
+            raise ValueError(f"`sizes` needs at least 2 entries [n_0, n_L]; got {list(sizes)}")
+        self.sizes = [check_int(f"sizes[{k}]", n) for k, n in enumerate(sizes)]
+        n_layers = len(self.sizes) - 1
+        try:
+            dtype_name = np.dtype(dtype).name
+        except TypeError:
+            dtype_name = str(dtype)
+        self.dtype = lookup(DTYPES, dtype_name, "dtype")
+        self.loss = losses.get(loss)
+        self.output = activations.get(output)
+        hidden = [activations.get(a) for a in _per_layer("activation", activation, n_layers - 1)]
+        for k, a in enumerate(hidden):
+            if not a.elementwise:
+                raise ValueError(
+                    f"`activation` {a.name!r} is allowed only as the output (layer {k + 1} is hidden)"
+                )
+        if self.loss.outputs is not None and self.output.name not in self.loss.outputs:
+            raise ValueError(
+                f"`output` {self.output.name!r} does not fit loss {self.loss.name!r}; "
+                f"use output={self.loss.outputs[0]!r}"
+            )
+        modes = [check_choice("bias", b, BIAS_MODES) for b in _per_layer("bias", bias, n_layers)]
+        try:
+            self.bias_init = float(bias_init)
+        except (TypeError, ValueError):
+            raise TypeError(f"`bias_init` must be a number; got {bias_init!r}") from None
+        init_W = initializers.get(init)
+        self.init = init
+        self.seed = check_int("seed", seed, minimum=0)
+        self.rng = np.random.default_rng(self.seed)
+        self.classes: np.ndarray | None = None  # the user's labels, set by fit
+        self.meta: dict[str, Any] = {}  # JSON-friendly notes saved with the model
+
+        self.layers: list[Dense] = []
+        for i, mode in enumerate(modes):
+            n_in, n_out = self.sizes[i], self.sizes[i + 1]
+            W = init_W(self.rng, n_out, n_in)
+            if mode == "unit":  # the bias unit's weights start where a bias would
+                W = np.hstack([W, np.full((n_out, 1), self.bias_init)])
+            b = np.full(n_out, self.bias_init) if mode in ("learned", "frozen") else None
+            sigma = self.output if i == n_layers - 1 else hidden[i]
+            self.layers.append(
+                Dense(
+                    np.ascontiguousarray(W, dtype=self.dtype),
+                    None if b is None else b.astype(self.dtype),
+                    sigma,
+                    mode,
+                )
+            )
+
+    # ----------------------------------------------------------------- description
+    @property
+    def n_inputs(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def is_classifier(self) -> bool:
+        """Softmax/sigmoid output with a cross-entropy loss: outputs are class probabilities."""
+        return self.loss.name in ("cross_entropy", "binary_cross_entropy")
+
+    @property
+    def n_classes(self) -> int:
+        """Classes a classifier tells apart (a single sigmoid output separates two)."""
+        return 2 if self.is_classifier and self.n_outputs == 1 else self.n_outputs
+
+    @property
+    def uses_shortcut(self) -> bool:
+        """True when output and loss are a canonical pair, so δ^L = a − y."""
+        return self.output.name == self.loss.canonical_output
+
+    def config(self) -> dict[str, Any]:
+        """The constructor's arguments, as JSON-friendly values."""
+        return {
+            "sizes": list(self.sizes),
+            "activation": [layer.activation.name for layer in self.layers[:-1]],
+            "output": self.output.name,
+            "loss": self.loss.name,
+            "bias": [layer.bias for layer in self.layers],
+            "bias_init": self.bias_init,
+            "init": self.init,
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+        }
+
+    def parameters(self) -> list[tuple[str, Array]]:
+        """Every parameter array, in the fixed order W^1, b^1, W^2, …; biases as they exist."""
+        out: list[tuple[str, Array]] = []
+        for i, layer in enumerate(self.layers):
+            out.append((f"layers.{i}.W", layer.W))
+            if layer.b is not None:
+                out.append((f"layers.{i}.b", layer.b))
+        return out
+
+    def n_parameters(self) -> int:
+        return sum(p.size for _, p in self.parameters())
+
+    def slots(self, grads: Gradients) -> list[Slot]:
+        """The trainable parameters with their gradients, in a fixed order (for optimizers)."""
+        out: list[Slot] = []
+        for i, layer in enumerate(self.layers):
+            weights = (slice(None), slice(0, layer.n_in)) if layer.has_unit else ...
+            out.append(Slot(f"layers.{i}.W", layer.W, grads.dW[i], weights))
+            if layer.bias == "learned":  # frozen biases are never handed to an optimizer
+                out.append(Slot(f"layers.{i}.b", layer.b, grads.db[i], None))
+        return out
+
+    def copy(self, dtype: str | None = None) -> Network:
+        """An independent copy (in ``dtype`` if given): same parameters, same rng state."""
+        other = object.__new__(Network)
+        other.__dict__.update(self.__dict__)
+        other.dtype = DTYPES[dtype] if dtype is not None else self.dtype
+        other.rng = np.random.default_rng()
+        other.rng.bit_generator.state = self.rng.bit_generator.state
+        other.layers = [
+            Dense(
+                layer.W.astype(other.dtype, copy=True),
+                None if layer.b is None else layer.b.astype(other.dtype, copy=True),
+                layer.activation,
+                layer.bias,
+            )
+            for layer in self.layers
+        ]
+        return other
+
+    def __repr__(self) -> str:
+        modes = sorted({layer.bias for layer in self.layers})
+        return (
+            f"Network({self.sizes}, output={self.output.name!r}, loss={self.loss.name!r}, "
+            f"bias={modes[0] if len(modes) == 1 else [la.bias for la in self.layers]!r}, "
+            f"dtype={self.dtype.name!r})"
+        )
+
+    # ----------------------------------------------------------------- inputs
+    def check_X(self, X: Any, name: str = "X") -> Array:
+        """X as a finite (m, n_0) array of the network's dtype, or a clear error."""
+        return as_matrix(name, X, self.n_inputs, self.dtype)
+
+    def targets(self, Y: Any, m: int, name: str = "Y") -> Array:
+        """Y as an (m, n_L) target matrix: one-hot rows from integer class indices.
+
+        Accepts class indices of shape (m,) for classifiers (0/1 for one sigmoid output),
+        or an (m, n_L) matrix (one-hot or probabilities; regression targets). For a single
+        output, shape (m,) is taken as one column.
+        """
+        try:
+            Y = np.asarray(Y)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"`{name}` must be an array of numbers; {e}") from None
+        if Y.dtype.kind not in "biuf":
+            raise TypeError(f"`{name}` must hold numbers; got dtype {Y.dtype}")
+        if Y.shape[:1] != (m,):
+            raise ValueError(f"`{name}` has {Y.shape[0] if Y.ndim else 0} rows; X has {m}")
+        if not np.isfinite(Y).all():
+            raise ValueError(f"`{name}` contains NaN or inf")
+        n_L = self.n_outputs
+        if Y.ndim == 1 and self.loss.name == "cross_entropy":
+            if Y.dtype.kind == "f" and not np.array_equal(Y, np.round(Y)):
+                raise ValueError(f"`{name}` class labels must be integers 0..{n_L - 1}")
+            labels = Y.astype(np.int64)
+            bad = labels[(labels < 0) | (labels >= n_L)]
+            if bad.size:
+                raise ValueError(
+                    f"`{name}` has label {bad[0]} outside the {n_L} classes 0..{n_L - 1}"
+                )
+            onehot = np.zeros((m, n_L), dtype=self.dtype)
+            onehot[np.arange(m), labels] = 1
+            return onehot
+        if Y.ndim == 1 and n_L == 1:
+            Y = Y[:, None]
+        if Y.shape != (m, n_L):
+            raise ValueError(f"`{name}` must have shape ({m},) or ({m}, {n_L}); got {Y.shape}")
+        if self.loss.name == "binary_cross_entropy" and ((Y < 0) | (Y > 1)).any():
+            raise ValueError(f"`{name}` targets for binary_cross_entropy must lie in [0, 1]")
+        return np.ascontiguousarray(Y, dtype=self.dtype)
+
+    # ----------------------------------------------------------------- the equations
+    def workspace(self, m: int) -> Workspace:
+        """Buffers for batches of up to ``m`` samples in this network's dtype."""
+        return Workspace(self.layers, m, self.dtype)
+
+    def backprop_into(self, ws: Workspace, r: float, shortcut: bool = True) -> float:
+        """Forward and backward pass over the batch in ``ws.inputs`` / ``ws.targets``.
+
+        Fills ``ws.Z``, ``ws.A``, ``ws.delta``, ``ws.nabla_W``, ``ws.nabla_b`` and returns
+        the batch loss; allocates no per-batch arrays but the loss's own few. ``r`` is 1/m
+        for the mean, 1 for the sum over samples. ``shortcut=False`` takes eq. (9)'s general
+        path even for a canonical output/loss pair.
+        """
+        layers = self.layers
+        for i, layer in enumerate(layers):  # (1)–(2) forward, keeping Z and A
+            layer.forward(ws.A_in(i), ws.Z[i], ws.A[i])
+
+        Z_L, A_L, Y = ws.Z[-1], ws.A[-1], ws.targets
+        loss = r * float(self.loss.per_sample(Z_L, A_L, Y).sum())
+        if shortcut and self.uses_shortcut:
+            losses.delta_shortcut(A_L, Y, out=ws.delta[-1])  # (9) δ^L = a − y
+        else:  # (9) δ^L = ∂C/∂a ⊙ σ'(z^L)
+            self.loss.gradient(A_L, Y, out=ws.grad_A)
+            self.output.vjp(Z_L, A_L, ws.grad_A, out=ws.delta[-1])
+
+        for i in reversed(range(len(layers))):  # l = L … 1
+            layers[i].gradients(  # (10) ∂C/∂W = δ aᵀ, (14) ∂C/∂b = δ
+                ws.delta[i], ws.A_in(i), r, ws.nabla_W[i], ws.nabla_b[i]
+            )
+            if i > 0:  # (8) δ^{l−1} = (W^l)ᵀ δ^l ⊙ σ'(z^{l−1})
+                layers[i].propagate(
+                    ws.delta[i],
+                    ws.Z[i - 1],
+                    ws.A[i - 1],
+                    layers[i - 1].activation,
+                    ws.sigma_prime[i - 1],
+                    out=ws.delta[i - 1],
+                )
+        return loss
+
+    def backprop(
+        self, X: Any, Y: Any, reduction: str = "mean", *, shortcut: bool = True
+    ) -> Gradients:
+        """Forward + backward pass on one batch; nothing is updated.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, n_0)
+        Y : array-like of shape (m,) (class indices) or (m, n_L)
+        reduction : {"mean", "sum"}
+            The batch gradient is the mean (r = 1/m) or sum (r = 1) of per-sample gradients.
+        shortcut : bool
+            Use δ^L = a − y for a canonical output/loss pair (default); False takes the
+            general path ∂C/∂a ⊙ σ'(z^L) of eq. (9).
+
+        Returns
+        -------
+        Gradients
+            Freshly allocated arrays, owned by the caller.
+
+        Notes
+        -----
+        Equations: (2) Z^l = A^{l−1}(W^l)ᵀ + b^l, A^l = σ(Z^l); (9) Δ^L = ∇_A C ⊙ σ'(Z^L);
+        (8) Δ^l = (Δ^{l+1} W^{l+1}) ⊙ σ'(Z^l); (10) ∂C/∂W^l = r (Δ^l)ᵀ A^{l−1};
+        (14) ∂C/∂b^l = r Σ_rows Δ^l.
+        """
+        check_choice("reduction", reduction, REDUCTIONS)
+        X = self.check_X(X)
+        m = X.shape[0]
+        ws = self.workspace(m)
+        ws.inputs[...] = X
+        ws.targets[...] = self.targets(Y, m)
+        loss = self.backprop_into(ws, 1.0 / m if reduction == "mean" else 1.0, shortcut)
+        return Gradients(ws.delta, ws.nabla_W, ws.nabla_b, loss, reduction)
+
+    # ----------------------------------------------------------------- inference
+    def forward(self, X: Any) -> Array:
+        """A^L for the batch X: eqs. (1)–(2), keeping only the current layer."""
+        return self._output(self.check_X(X))[1]
+
+    def _output(self, X: Array) -> tuple[Array, Array]:
+        """(Z^L, A^L) for a checked X; the loss's stable log-sum-exp form reads z^L."""
+        A = X
+        for i, layer in enumerate(self.layers):
+            Z = A @ layer.W_in.T
+            if layer.has_unit:
+                Z += layer.W[:, -1]  # the bias unit: its weights × constant activation 1
+            elif layer.b is not None:
+                Z += layer.b
+            last = i == len(self.layers) - 1
+            A = layer.activation.f(Z, np.empty_like(Z) if last else Z)
+        return Z, A
+
+    def predict_proba(self, X: Any) -> Array:
+        """The output activations A^L (class probabilities for a classifier)."""
+        return self.forward(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels for a classifier (the user's labels if ``fit`` got them), else A^L."""
+        A = self.forward(X)
+        if not self.is_classifier:
+            return A
+        index = (A[:, 0] > 0.5).astype(np.int64) if self.n_outputs == 1 else A.argmax(axis=1)
+        return index if self.classes is None else self.classes[index]
+
+    def evaluate(self, X: Any, y: Any) -> dict[str, float]:
+        """Mean loss on (X, y), and accuracy for a classifier."""
+        X = self.check_X(X)
+        return self.evaluate_targets(X, self.targets(self.encode_labels(y), X.shape[0], "y"))
+
+    def evaluate_targets(self, X: Array, Y: Array) -> dict[str, float]:
+        """Mean loss (and accuracy) for a checked X and an (m, n_L) target matrix Y."""
+        Z, A = self._output(X)
+        result = {"loss": float(self.loss.per_sample(Z, A, Y).mean())}
+        if self.is_classifier:
+            result["accuracy"] = metrics.accuracy(self.index_of(Y), self.index_of(A))
+        return result
+
+    def index_of(self, Y: Array) -> np.ndarray:
+        """Class indices from target or output rows (argmax; threshold ½ for one output)."""
+        return (Y[:, 0] > 0.5).astype(np.int64) if Y.shape[1] == 1 else Y.argmax(axis=1)
+
+    def encode_labels(self, y: Any) -> Any:
+        """The user's labels turned into class indices, when ``fit`` recorded labels."""
+        y = np.asarray(y)
+        if self.classes is None or y.ndim != 1:
+            return y
+        index = np.searchsorted(self.classes, y)
+        index = np.clip(index, 0, len(self.classes) - 1)
+        unknown = self.classes[index] != y
+        if unknown.any():
+            raise ValueError(f"`y` has label {y[unknown][0]!r} not seen in training")
+        return index
+
+    # ----------------------------------------------------------------- training
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
+        """Train with mini-batch gradient descent; see :func:`deltaprop.training.fit`."""
+        from deltaprop import training
+
+        return training.fit(self, X, y, **kwargs)
+
+    def save(self, path: Any, **kwargs: Any) -> None:
+        """Write a ``.safetensors`` model file; see :func:`deltaprop.io.save`."""
+        from deltaprop import io
+
+        io.save(self, path, **kwargs)

@@ -1,0 +1,430 @@
+"""SGD, Adam, ...: opt.step(net, grads) updates in place; OPTIMIZERS registry.
+
+Every optimizer follows ``torch.optim``'s update formula and hyperparameter names for the
+same settings, so settings carry across. ``step`` walks ``net.slots(grads)`` — each trainable
+array with its gradient, in a fixed order — and applies the optimizer's ``update`` to each.
+State (momentum buffers, moments) is created on the first step, kept by slot position
+(never as references to the network's arrays), and exported by ``state_dict``.
+
+Weight decay λ (``weight_decay``) skips biases unless ``decay_bias=True``; a bias unit's
+column of W counts as a bias. For SGD, Adagrad, RMSprop, Adam and NAdam it is L2: λθ added to
+the gradient; AdamW decays decoupled, θ ← θ(1 − ηλ). Frozen biases are never handed to an
+optimizer. Each ``update`` works in place with per-slot scratch buffers: a step allocates
+no arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from deltaprop._validation import check_positive, lookup
+
+Array = NDArray[np.floating]
+State = dict[str, Array]
+
+
+class Optimizer:
+    """Base: the shared step loop, L2 weight decay and state export."""
+
+    name = ""
+
+    def __init__(self, lr: float, weight_decay: float = 0.0, decay_bias: bool = False) -> None:
+        self.lr = check_positive("lr", lr)
+        self.weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
+        self.decay_bias = bool(decay_bias)
+        self.t = 0  # steps taken
+        self.state: list[State] = []
+
+    # -- the hyperparameters, for state_dict / repr
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lr": self.lr, "weight_decay": self.weight_decay, "decay_bias": self.decay_bias}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
+
+    def step(self, net: Any, grads: Any) -> None:
+        """Update every trainable parameter of ``net`` in place from ``grads``."""
+        slots = net.slots(grads)
+        if not self.state:
+            self.state = [{} for _ in slots]
+        if len(self.state) != len(slots):
+            raise ValueError(
+                f"optimizer state holds {len(self.state)} parameters; the network has {len(slots)}"
+            )
+        self.t += 1
+        for slot, state in zip(slots, self.state):
+            if self.coupled_decay:
+                g = self._l2_gradient(slot, state)
+            else:
+                self._decoupled_decay(slot)
+                g = slot.grad
+            self.update(slot.value, g, state)
+
+    coupled_decay = True
+
+    def _decayed_part(self, slot: Any) -> Any:
+        """The index of ``slot.value`` that weight decay applies to, or None."""
+        if not self.weight_decay:
+            return None
+        return ... if self.decay_bias else slot.weights
+
+    def _l2_gradient(self, slot: Any, state: State) -> Array:
+        """g + λθ on the decayed part (L2 in the gradient), in a per-slot buffer."""
+        part = self._decayed_part(slot)
+        if part is None:
+            return slot.grad
+        g = self._buffer(state, "l2_grad", slot.value)
+        term = self._buffer(state, "l2_term", slot.value)
+        np.copyto(g, slot.grad)
+        np.multiply(slot.value[part], self.weight_decay, out=term[part])
+        g[part] += term[part]
+        return g
+
+    def _decoupled_decay(self, slot: Any) -> None:
+        """θ ← θ (1 − ηλ) on the decayed part (AdamW)."""
+        part = self._decayed_part(slot)
+        if part is not None:
+            slot.value[part] *= 1 - self.lr * self.weight_decay
+
+    def _add_scaled(self, y: Array, a: float, x: Array, state: State) -> None:
+        """y ← y + a·x in place, through the slot's scratch so nothing is allocated."""
+        work = self._buffer(state, "axpy", y)
+        np.multiply(x, a, out=work)
+        y += work
+
+    @staticmethod
+    def _buffer(state: State, key: str, like: Array, fill: float | None = None) -> Array:
+        """``state[key]``, created on first use shaped and typed like ``like``."""
+        if key not in state:
+            state[key] = np.empty_like(like) if fill is None else np.full_like(like, fill)
+        return state[key]
+
+    def update(self, theta: Array, g: Array, state: State) -> None:
+        """The optimizer's rule for one array θ with gradient g, in place."""
+        raise NotImplementedError
+
+    # -- state
+    def state_dict(self) -> dict[str, Any]:
+        """Hyperparameters, step count and every state array, keyed "position.name"."""
+        arrays = {f"{k}.{name}": a for k, s in enumerate(self.state) for name, a in s.items()}
+        return {"name": self.name, "t": self.t, "hyper": self.hyperparameters(), "state": arrays}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` gave (arrays are copied)."""
+        if d.get("name") != self.name:
+            raise ValueError(f"state is for optimizer {d.get('name')!r}, not {self.name!r}")
+        self.t = int(d["t"])
+        for key, value in d.get("hyper", {}).items():
+            setattr(self, key, value)
+        n = 1 + max((int(k.split(".", 1)[0]) for k in d["state"]), default=-1)
+        self.state = [{} for _ in range(n)]
+        for key, a in d["state"].items():
+            pos, name = key.split(".", 1)
+            self.state[int(pos)][name] = np.array(a, copy=True)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum (torch.optim.SGD).
+
+    Plain (momentum = 0), this is eqs. (11) and (15): θ ← θ − η g. With momentum μ,
+    dampening τ, the buffer holds past gradients and the learning rate stays outside it:
+
+        b_1 = g_1;   b_t = μ b_{t−1} + (1 − τ) g_t
+        θ ← θ − η b_t            (or θ − η (g_t + μ b_t) with ``nesterov=True``)
+
+    With weight_decay λ, g = ∇θ C + λθ (L2).
+    """
+
+    name = "sgd"
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        decay_bias: bool = False,
+    ) -> None:
+        super().__init__(lr, weight_decay, decay_bias)
+        self.momentum = check_positive("momentum", momentum, allow_zero=True)
+        self.dampening = check_positive("dampening", dampening, allow_zero=True)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and (self.momentum == 0 or self.dampening != 0):
+            raise ValueError("`nesterov` needs momentum > 0 and dampening = 0")
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "momentum": self.momentum,
+                "dampening": self.dampening, "nesterov": self.nesterov}
+
+    def update(self, theta: Array, g: Array, state: State) -> None:
+        if self.momentum == 0:
+            self._add_scaled(theta, -self.lr, g, state)  # (11), (15): θ ← θ − α ∂C/∂θ
+            return
+        first = "b" not in state
+        b = self._buffer(state, "b", theta)
+        if first:
+            np.copyto(b, g)  # b_1 = g_1
+        else:
+            b *= self.momentum
+            self._add_scaled(b, 1 - self.dampening, g, state)  # b_t = μ b_{t−1} + (1 − τ) g_t
+        if self.nesterov:
+            step = self._buffer(state, "step", theta)
+            np.multiply(b, self.momentum, out=step)
+            step += g  # g_t + μ b_t
+            step *= self.lr
+            theta -= step
+        else:
+            self._add_scaled(theta, -self.lr, b, state)  # θ ← θ − η b_t
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al., 2011), as torch.optim.Adagrad.
+
+        η_t = η / (1 + (t − 1) · lr_decay);   s_t = s_{t−1} + g_t²
+        θ ← θ − η_t g_t / (√s_t + ε)
+    """
+
+    name = "adagrad"
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        lr_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        weight_decay: float = 0.0,
+        decay_bias: bool = False,
+    ) -> None:
+        super().__init__(lr, weight_decay, decay_bias)
+        self.lr_decay = check_positive("lr_decay", lr_decay, allow_zero=True)
+        self.initial_accumulator_value = check_positive(
+            "initial_accumulator_value", initial_accumulator_value, allow_zero=True
+        )
+        self.eps = check_positive("eps", eps)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "lr_decay": self.lr_decay,
+                "initial_accumulator_value": self.initial_accumulator_value, "eps": self.eps}
+
+    def update(self, theta: Array, g: Array, state: State) -> None:
+        s = self._buffer(state, "sum", theta, fill=self.initial_accumulator_value)
+        work = self._buffer(state, "work", theta)
+        eta_t = self.lr / (1 + (self.t - 1) * self.lr_decay)
+        np.multiply(g, g, out=work)
+        s += work  # s_t = s_{t−1} + g²
+        np.sqrt(s, out=work)
+        work += self.eps  # √s_t + ε
+        np.divide(g, work, out=work)
+        work *= eta_t
+        theta -= work
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton, 2012), as torch.optim.RMSprop.
+
+        v_t = α v_{t−1} + (1 − α) g²;   (centered: ḡ_t = α ḡ_{t−1} + (1 − α) g, v_t − ḡ_t²)
+        d_t = √v_t + ε
+        θ ← θ − η g / d_t;   with momentum μ: b_t = μ b_{t−1} + g / d_t, θ ← θ − η b_t
+    """
+
+    name = "rmsprop"
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        momentum: float = 0.0,
+        centered: bool = False,
+        weight_decay: float = 0.0,
+        decay_bias: bool = False,
+    ) -> None:
+        super().__init__(lr, weight_decay, decay_bias)
+        self.alpha = check_positive("alpha", alpha, allow_zero=True)
+        self.eps = check_positive("eps", eps)
+        self.momentum = check_positive("momentum", momentum, allow_zero=True)
+        self.centered = bool(centered)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "alpha": self.alpha, "eps": self.eps,
+                "momentum": self.momentum, "centered": self.centered}
+
+    def update(self, theta: Array, g: Array, state: State) -> None:
+        v = self._buffer(state, "square_avg", theta, fill=0.0)
+        d = self._buffer(state, "work", theta)
+        v *= self.alpha
+        np.multiply(g, g, out=d)
+        d *= 1 - self.alpha
+        v += d  # v_t = α v + (1 − α) g²
+        if self.centered:
+            g_bar = self._buffer(state, "grad_avg", theta, fill=0.0)
+            g_bar *= self.alpha
+            self._add_scaled(g_bar, 1 - self.alpha, g, state)
+            np.multiply(g_bar, g_bar, out=d)
+            np.subtract(v, d, out=d)  # v_t − ḡ_t²
+            np.sqrt(d, out=d)
+        else:
+            np.sqrt(v, out=d)
+        d += self.eps  # d_t = √(·) + ε
+        np.divide(g, d, out=d)  # g / d_t
+        if self.momentum > 0:
+            b = self._buffer(state, "momentum_buffer", theta, fill=0.0)
+            b *= self.momentum
+            b += d
+            self._add_scaled(theta, -self.lr, b, state)
+        else:
+            d *= self.lr
+            theta -= d
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015, Algorithm 1), as torch.optim.Adam: ε is added to √v̂.
+
+        m_t = β1 m + (1 − β1) g;   v_t = β2 v + (1 − β2) g²
+        m̂ = m_t / (1 − β1^t);   v̂ = v_t / (1 − β2^t)   (amsgrad: v̂ from max_{s≤t} v_s)
+        θ ← θ − η m̂ / (√v̂ + ε)
+
+    With weight_decay λ this is L2 (g + λθ); AdamW is the decoupled variant.
+    """
+
+    name = "adam"
+    default_weight_decay = 0.0
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float | None = None,
+        amsgrad: bool = False,
+        decay_bias: bool = False,
+    ) -> None:
+        wd = self.default_weight_decay if weight_decay is None else weight_decay
+        super().__init__(lr, wd, decay_bias)
+        beta1, beta2 = (float(b) for b in betas)
+        for name, beta in (("betas[0]", beta1), ("betas[1]", beta2)):
+            if not 0 <= beta < 1:
+                raise ValueError(f"`{name}` must be in [0, 1); got {beta!r}")
+        self.betas = (beta1, beta2)
+        self.eps = check_positive("eps", eps)
+        self.amsgrad = bool(amsgrad)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "betas": list(self.betas), "eps": self.eps,
+                "amsgrad": self.amsgrad}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        super().load_state_dict(d)
+        self.betas = tuple(self.betas)
+
+    def update(self, theta: Array, g: Array, state: State) -> None:
+        beta1, beta2 = self.betas
+        m = self._buffer(state, "exp_avg", theta, fill=0.0)
+        v = self._buffer(state, "exp_avg_sq", theta, fill=0.0)
+        work = self._buffer(state, "work", theta)
+        m *= beta1
+        self._add_scaled(m, 1 - beta1, g, state)  # m_t
+        v *= beta2
+        np.multiply(g, g, out=work)
+        work *= 1 - beta2
+        v += work  # v_t
+        if self.amsgrad:
+            v_max = self._buffer(state, "max_exp_avg_sq", theta, fill=0.0)
+            np.maximum(v_max, v, out=v_max)
+            v = v_max
+        bias_correction1 = 1 - beta1**self.t
+        bias_correction2 = 1 - beta2**self.t
+        np.sqrt(v, out=work)
+        work /= math.sqrt(bias_correction2)
+        work += self.eps  # √v̂ + ε
+        np.divide(m, work, out=work)
+        work *= self.lr / bias_correction1  # η m̂ / (√v̂ + ε)
+        theta -= work
+
+
+class AdamW(Adam):
+    """AdamW (Loshchilov & Hutter, 2019), as torch.optim.AdamW: decoupled weight decay
+
+        θ ← θ (1 − ηλ), then the Adam step on the plain gradient; λ defaults to 0.01.
+    """
+
+    name = "adamw"
+    default_weight_decay = 0.01
+    coupled_decay = False
+
+
+class NAdam(Optimizer):
+    """NAdam (Dozat, 2016) with torch.optim.NAdam's momentum schedule.
+
+        μ_t = β1 (1 − ½ · 0.96^{t ψ}),  ψ = momentum_decay;  Π_t = Π_{t−1} μ_t
+        m_t, v_t as Adam;  d = √(v_t / (1 − β2^t)) + ε
+        θ ← θ − η (1 − μ_t)/(1 − Π_t) · g/d − η μ_{t+1}/(1 − Π_t μ_{t+1}) · m_t/d
+    """
+
+    name = "nadam"
+
+    def __init__(
+        self,
+        lr: float = 0.002,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decay_bias: bool = False,
+    ) -> None:
+        super().__init__(lr, weight_decay, decay_bias)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = check_positive("eps", eps)
+        self.momentum_decay = check_positive("momentum_decay", momentum_decay, allow_zero=True)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**super().hyperparameters(), "betas": list(self.betas), "eps": self.eps,
+                "momentum_decay": self.momentum_decay}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        super().load_state_dict(d)
+        self.betas = tuple(self.betas)
+
+    def _mu(self, t: int) -> float:
+        return self.betas[0] * (1 - 0.5 * 0.96 ** (t * self.momentum_decay))
+
+    def update(self, theta: Array, g: Array, state: State) -> None:
+        beta1, beta2 = self.betas
+        m = self._buffer(state, "exp_avg", theta, fill=0.0)
+        v = self._buffer(state, "exp_avg_sq", theta, fill=0.0)
+        work = self._buffer(state, "work", theta)
+        # Π_t lives in the state as a 1-element array so it is saved with the rest.
+        mu_product = self._buffer(state, "mu_product", theta.reshape(-1)[:1], fill=1.0)
+        mu, mu_next = self._mu(self.t), self._mu(self.t + 1)
+        mu_product *= mu
+        pi = float(mu_product[0])
+        m *= beta1
+        self._add_scaled(m, 1 - beta1, g, state)
+        v *= beta2
+        np.multiply(g, g, out=work)
+        work *= 1 - beta2
+        v += work
+        np.divide(v, 1 - beta2**self.t, out=work)
+        np.sqrt(work, out=work)
+        work += self.eps  # d
+        step = self._buffer(state, "step", theta)
+        np.divide(g, work, out=step)
+        self._add_scaled(theta, -self.lr * (1 - mu) / (1 - pi), step, state)  # g term
+        np.divide(m, work, out=step)
+        self._add_scaled(theta, -self.lr * mu_next / (1 - pi * mu_next), step, state)  # m term
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    cls.name: cls for cls in (SGD, Adagrad, RMSprop, Adam, AdamW, NAdam)
+}
+
+
+def get(name: str) -> type[Optimizer]:
+    """The optimizer class called ``name``; a ValueError listing the valid names otherwise."""
+    return lookup(OPTIMIZERS, name, "optimizer")

@@ -1,0 +1,409 @@
+"""Epoch loop: shuffle indices, slice mini-batches, call backward + step, history.
+
+One epoch visits the training samples in an order drawn from the network's own
+``numpy.random.Generator``, in mini-batches of ``batch_size`` rows (1: online learning, the
+seeds' per-example form; None: the full batch). Each batch is gathered into the
+preallocated workspace with ``np.take(..., out=)``; :meth:`Network.backprop_into` computes the
+batch gradient — the mean or sum over samples of per-sample gradients (seed 002) — and the
+optimizer applies it. Nothing is allocated per batch but the loss's few numbers.
+
+Reporting goes through callbacks (``callbacks``): a rich progress bar on a terminal, one
+line per epoch otherwise, nothing with ``verbose=0``. No prints.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import numpy as np
+
+from deltaprop import optim as optim_module
+from deltaprop._validation import check_choice, check_fraction, check_int
+from deltaprop.network import REDUCTIONS, Gradients, Network
+
+
+class TrainingDiverged(ArithmeticError):
+    """The loss became NaN or infinite; the network keeps its last finite weights."""
+
+
+@dataclass
+class History:
+    """Per-epoch record of a ``fit`` (lists indexed by epoch, 0-based)."""
+
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, list) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    def last(self) -> dict[str, float]:
+        """The last epoch's figures (only those recorded)."""
+        keys = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+        return {k: getattr(self, k)[-1] for k in keys if getattr(self, k)}
+
+
+class Callback:
+    """Hooks called by ``fit``. Returning True from an ``on_*_end`` hook stops training."""
+
+    def on_train_begin(self, net: Network, epochs: int, n_batches: int) -> None: ...
+
+    def on_epoch_begin(self, epoch: int) -> None: ...
+
+    def on_batch_end(self, epoch: int, batch: int, loss: float) -> bool | None: ...
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None: ...
+
+    def on_train_end(self, history: History) -> None: ...
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions: ``on_epoch_end(epoch, logs)``, ``on_batch_end(...)``."""
+
+    def __init__(
+        self,
+        on_epoch_end: Callable[[int, dict[str, float]], bool | None] | None = None,
+        on_batch_end: Callable[[int, int, float], bool | None] | None = None,
+    ) -> None:
+        self._epoch_end = on_epoch_end
+        self._batch_end = on_batch_end
+
+    def on_batch_end(self, epoch: int, batch: int, loss: float) -> bool | None:
+        return self._batch_end(epoch, batch, loss) if self._batch_end else None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
+        return self._epoch_end(epoch, logs) if self._epoch_end else None
+
+
+def format_logs(epoch: int, epochs: int, logs: dict[str, float]) -> str:
+    """One line for an epoch: 'epoch 3/20  loss 0.1234  accuracy 0.9650 …'."""
+    parts = [f"epoch {epoch + 1}/{epochs}"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if key in logs:
+            parts.append(f"{key} {logs[key]:.4f}")
+    if "seconds" in logs:
+        parts.append(f"{logs['seconds']:.2f}s")
+    return "  ".join(parts)
+
+
+class EpochLines(Callback):
+    """One line per epoch on a stream (standard error by default): for logs and pipes."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self.epochs = 0
+
+    def on_train_begin(self, net: Network, epochs: int, n_batches: int) -> None:
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        stream = self.stream or sys.stderr
+        stream.write(format_logs(epoch, self.epochs, logs) + "\n")
+        stream.flush()
+
+
+class ProgressBar(Callback):
+    """A rich progress bar per epoch, on a terminal (standard error)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        from rich.progress import TimeRemainingColumn
+
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            console=self.console,
+            transient=True,
+        )
+        self.task: Any = None
+        self.epochs = 0
+        self.n_batches = 0
+
+    def on_train_begin(self, net: Network, epochs: int, n_batches: int) -> None:
+        self.epochs, self.n_batches = epochs, n_batches
+        self.progress.start()
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.task = self.progress.add_task(
+            f"epoch {epoch + 1}/{self.epochs}", total=self.n_batches, loss=float("nan")
+        )
+
+    def on_batch_end(self, epoch: int, batch: int, loss: float) -> None:
+        self.progress.update(self.task, advance=1, loss=loss)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.progress.remove_task(self.task)
+        self.console.print(format_logs(epoch, self.epochs, logs), highlight=False)
+
+    def on_train_end(self, history: History) -> None:
+        self.progress.stop()
+
+
+def default_reporter(verbose: int) -> list[Callback]:
+    """verbose 0: nothing; otherwise a progress bar on a terminal, else a line per epoch."""
+    if verbose <= 0:
+        return []
+    return [ProgressBar()] if sys.stderr.isatty() else [EpochLines()]
+
+
+class EarlyStopping:
+    """Stop when the monitored loss has not improved by ``min_delta`` for ``patience`` epochs;
+    remember the best parameters so they can be restored."""
+
+    def __init__(self, patience: int, min_delta: float = 0.0) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.best_params: list[np.ndarray] = []
+
+    def update(self, epoch: int, value: float, net: Network) -> bool:
+        """Record epoch ``epoch``'s loss; True when training should stop."""
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if not self.best_params:
+                self.best_params = [p.copy() for _, p in net.parameters()]
+            else:
+                for saved, (_, p) in zip(self.best_params, net.parameters()):
+                    np.copyto(saved, p)
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def restore(self, net: Network) -> None:
+        for saved, (_, p) in zip(self.best_params, net.parameters()):
+            np.copyto(p, saved)
+
+
+def _prepare_labels(net: Network, y: Any) -> Any:
+    """Class indices for a classifier; records the user's labels in ``net.classes``.
+
+    Integer labels already in 0..n_classes−1 are taken as indices; any other 1-D labels
+    (strings, {−1, 1}, …) are sorted and mapped to indices.
+    """
+    y = np.asarray(y)
+    if not net.is_classifier or y.ndim != 1:
+        return y
+    is_index = y.dtype.kind in "iub" and y.size and y.min() >= 0 and y.max() < net.n_classes
+    if is_index and net.classes is None:
+        return y
+    if net.classes is None:
+        classes = np.unique(y)
+        if len(classes) > net.n_classes:
+            raise ValueError(
+                f"`y` has {len(classes)} distinct labels; the network has {net.n_classes} classes"
+            )
+        net.classes = classes
+    return net.encode_labels(y)
+
+
+def fit(
+    net: Network,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int = 10,
+    batch_size: int | None = 32,
+    optimizer: optim_module.Optimizer | None = None,
+    reduction: str = "mean",
+    validation_data: tuple[Any, Any] | None = None,
+    validation_split: float = 0.0,
+    shuffle: bool = True,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    schedule: Any = None,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
+    callbacks: Sequence[Callback] = (),
+    verbose: int = 1,
+    initial_epoch: int = 0,
+    history: History | None = None,
+    early_stopping: EarlyStopping | None = None,
+    gradient_hook: Callable[[Gradients, int], None] | None = None,
+) -> History:
+    """Train ``net`` in place by mini-batch gradient descent and return its ``History``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, n_0)
+    y : array-like of shape (n,) (labels) or (n, n_L)
+    epochs : int
+        Total epochs; with ``initial_epoch`` > 0 training resumes at that epoch.
+    batch_size : int or None
+        Samples per gradient step; 1 is online learning, None the full batch.
+    optimizer : Optimizer, default ``optim.Adam(lr=1e-3)``
+    reduction : {"mean", "sum"}
+        The batch gradient is the mean (r = 1/m) or the sum (r = 1) of per-sample gradients.
+    validation_data, validation_split
+        Held-out data, or the fraction of (X, y) to hold out (drawn with the network's rng).
+    patience : int or None
+        Early stopping: stop after this many epochs without improvement of the validation
+        loss (the training loss if there is no validation data); with ``restore_best``
+        the network ends with the best epoch's weights.
+    schedule : a ``schedules`` object, or None
+        Called once per epoch end to set the optimizer's learning rate.
+    clip_norm, clip_value : float or None
+        Clip the batch gradient by global L2 norm, or each entry to [−v, v].
+    callbacks : list of Callback
+    verbose : int
+        0 silent; 1 a progress bar on a terminal, else one line per epoch on stderr.
+    gradient_hook : callable(grads, m) or None
+        Called after each backward pass, before clipping and the step (used by
+        ``distributed`` to sum gradients across processes).
+
+    Raises
+    ------
+    TrainingDiverged
+        When the loss becomes NaN or infinite; the message names the epoch and batch.
+    """
+    check_choice("reduction", reduction, REDUCTIONS)
+    epochs = check_int("epochs", epochs)
+    initial_epoch = check_int("initial_epoch", initial_epoch, minimum=0)
+    verbose = int(verbose)
+    optimizer = optimizer if optimizer is not None else optim_module.Adam(lr=1e-3)
+    if not isinstance(optimizer, optim_module.Optimizer):
+        raise TypeError(f"`optimizer` must be a deltaprop.optim optimizer; got {optimizer!r}")
+
+    X = net.check_X(X)
+    Y = net.targets(_prepare_labels(net, y), X.shape[0], "y")
+    X_val = Y_val = None
+    if validation_data is not None:
+        X_val = net.check_X(validation_data[0], "validation X")
+        Y_val = net.targets(
+            _prepare_labels(net, validation_data[1]), X_val.shape[0], "validation y"
+        )
+    elif check_fraction("validation_split", validation_split) > 0:
+        order = net.rng.permutation(X.shape[0])
+        n_val = max(1, round(validation_split * X.shape[0]))
+        if n_val >= X.shape[0]:
+            raise ValueError(f"`validation_split` {validation_split} leaves no training data")
+        val, train = order[:n_val], order[n_val:]
+        X_val, Y_val, X, Y = X[val], Y[val], X[train], Y[train]
+
+    n = X.shape[0]
+    m = n if batch_size is None else check_int("batch_size", batch_size)
+    m = min(m, n)
+    r_of = (lambda mb: 1.0 / mb) if reduction == "mean" else (lambda mb: 1.0)
+    n_batches = math.ceil(n / m)
+    ws = net.workspace(m)
+    index = np.arange(n)
+    history = history if history is not None else History()
+    stopper = early_stopping
+    if stopper is None and patience is not None:
+        stopper = EarlyStopping(check_int("patience", patience), min_delta)
+    reporters = [*default_reporter(verbose), *callbacks]
+
+    for cb in reporters:
+        cb.on_train_begin(net, epochs, n_batches)
+    try:
+        for epoch in range(initial_epoch, epochs):
+            started = time.perf_counter()
+            for cb in reporters:
+                cb.on_epoch_begin(epoch)
+            if shuffle:
+                net.rng.shuffle(index)
+            snapshot = [p.copy() for _, p in net.parameters()]  # last finite weights
+            loss_sum = 0.0
+            correct = 0
+            stop = False
+            for batch, start in enumerate(range(0, n, m)):
+                rows = index[start : start + m]
+                w = ws.rows(rows.size)
+                np.take(X, rows, axis=0, out=w.inputs)
+                np.take(Y, rows, axis=0, out=w.targets)
+                r = r_of(rows.size)
+                loss = net.backprop_into(w, r)
+                if not math.isfinite(loss):
+                    _keep_finite(net, snapshot)
+                    raise TrainingDiverged(
+                        f"loss became {loss} at epoch {epoch + 1}, batch {batch + 1}: "
+                        f"training diverged; try a lower learning rate (lr={optimizer.lr:g}). "
+                        "The network keeps its last finite weights."
+                    )
+                grads = Gradients(w.delta, w.nabla_W, w.nabla_b, loss, reduction)
+                if gradient_hook is not None:
+                    gradient_hook(grads, rows.size)
+                if clip_norm is not None:
+                    optim_module.clip_grad_norm(_grad_arrays(grads), clip_norm)
+                if clip_value is not None:
+                    optim_module.clip_grad_value(_grad_arrays(grads), clip_value)
+                optimizer.step(net, grads)
+                loss_sum += loss / r
+                if net.is_classifier:
+                    correct += int(
+                        np.count_nonzero(net.index_of(w.A[-1]) == net.index_of(w.targets))
+                    )
+                for cb in reporters:
+                    stop = bool(cb.on_batch_end(epoch, batch, loss)) or stop
+                if stop:
+                    break
+
+            logs: dict[str, float] = {"loss": loss_sum / n}
+            if net.is_classifier:
+                logs["accuracy"] = correct / n
+            if X_val is not None:
+                val = net.evaluate_targets(X_val, Y_val)
+                logs.update({f"val_{k}": v for k, v in val.items()})
+            logs["lr"] = optimizer.lr
+            logs["seconds"] = time.perf_counter() - started
+            _record(history, epoch, logs)
+            if schedule is not None:
+                schedule.at_epoch_end(epoch, logs, optimizer)
+            for cb in reporters:
+                stop = bool(cb.on_epoch_end(epoch, logs)) or stop
+            if stopper is not None:
+                monitored = logs.get("val_loss", logs["loss"])
+                if stopper.update(epoch, monitored, net):
+                    history.stopped_early = True
+                    stop = True
+                history.best_epoch = stopper.best_epoch
+            if stop:
+                break
+        if stopper is not None and restore_best and stopper.best_params:
+            stopper.restore(net)
+    finally:
+        for cb in reporters:
+            cb.on_train_end(history)
+    return history
+
+
+def _grad_arrays(grads: Gradients) -> list[np.ndarray]:
+    """Every gradient array of a backward pass (frozen biases' included: never applied)."""
+    return [*grads.dW, *(db for db in grads.db if db is not None)]
+
+
+def _keep_finite(net: Network, snapshot: list[np.ndarray]) -> None:
+    """Leave ``net`` with finite weights: its own if they are, else the epoch's start."""
+    params = [p for _, p in net.parameters()]
+    if not all(np.isfinite(p).all() for p in params):
+        for p, saved in zip(params, snapshot):
+            np.copyto(p, saved)
+
+
+def _record(history: History, epoch: int, logs: dict[str, float]) -> None:
+    history.epoch.append(epoch)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"):
+        if key in logs:
+            getattr(history, key).append(logs[key])

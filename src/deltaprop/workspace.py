@@ -1,0 +1,96 @@
+"""Preallocated Z, A, δ, ∇W, ∇b buffers for a given batch size and dtype.
+
+A training run allocates one ``Workspace`` and reuses it for every mini-batch; a shorter
+last batch uses row slices of the same buffers (``rows(m)``). Lists are indexed by the
+0-based layer i (the seeds' l = i + 1):
+
+- ``inputs``: the batch X, (m, n_0), plus a column of ones when layer 0 has a bias unit;
+- ``Z[i]``, ``A[i]``: layer i's z and a = σ(z), (m, n_{i+1});
+- ``A_in(i)``: what feeds layer i: ``inputs`` for i = 0, else layer i − 1's activations,
+  with the constant-1 column of a bias unit when layer i has one;
+- ``delta[i]``: layer i's per-sample error signals δ (m, n_{i+1}); ``sigma_prime[i]`` the
+  scratch that receives σ'(Z[i]); ``grad_A``: ∂C/∂A^L for the general path of eq. (9);
+- ``nabla_W[i]``, ``nabla_b[i]``: the reduced gradients, shaped like W and b;
+- ``targets``: the batch's Y, (m, n_L).
+
+The ones columns are written once, at allocation: a bias unit's activation never changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from deltaprop.layers import Dense
+
+Array = NDArray[np.floating]
+
+
+class Workspace:
+    """Every per-batch array of one forward + backward pass, for batches of ≤ ``m`` rows."""
+
+    def __init__(self, layers: Sequence[Dense], m: int, dtype: np.dtype) -> None:
+        self.m = m
+        self.dtype = np.dtype(dtype)
+        n = [layers[0].n_in] + [layer.n_out for layer in layers]
+        unit = [layer.has_unit for layer in layers] + [False]  # a unit feeding layer i
+
+        def with_unit(k: int) -> Array:
+            """A (m, n_k [+ 1]) buffer; its last column is the bias unit's constant 1."""
+            buf = np.empty((m, n[k] + unit[k]), dtype=self.dtype)
+            if unit[k]:
+                buf[:, -1] = 1
+            return buf
+
+        self._inputs_full = with_unit(0)
+        self._A_full = [with_unit(i + 1) for i in range(len(layers))]
+        self.Z = [np.empty((m, n[i + 1]), dtype=self.dtype) for i in range(len(layers))]
+        self.delta = [np.empty_like(Z) for Z in self.Z]
+        self.sigma_prime = [np.empty_like(Z) for Z in self.Z[:-1]]
+        self.grad_A = np.empty_like(self.Z[-1])
+        self.targets = np.empty_like(self.Z[-1])
+        self.nabla_W = [np.empty_like(layer.W, dtype=self.dtype) for layer in layers]
+        self.nabla_b = [
+            None if layer.b is None else np.empty_like(layer.b, dtype=self.dtype)
+            for layer in layers
+        ]
+        self._n = n
+        self._unit = unit
+        self._short: dict[int, Workspace] = {}
+        self._make_views()
+
+    def _make_views(self) -> None:
+        """``inputs`` and ``A``: the full buffers without their bias unit columns."""
+        self.inputs = self._inputs_full[:, : self._n[0]]
+        self.A = [A[:, : self._n[i + 1]] for i, A in enumerate(self._A_full)]
+
+    def A_in(self, i: int) -> Array:
+        """What feeds layer i: a^{l−1}, with the bias unit's column of ones if it has one."""
+        return self._inputs_full if i == 0 else self._A_full[i - 1]
+
+    def rows(self, m: int) -> Workspace:
+        """This workspace restricted to its first ``m`` rows (views, nothing copied).
+
+        The gradient buffers are shared; the views for each ``m`` are made once.
+        """
+        if m == self.m:
+            return self
+        if not 0 < m < self.m:
+            raise ValueError(f"batch of {m} rows does not fit a workspace of {self.m}")
+        if m not in self._short:
+            view = object.__new__(Workspace)
+            view.__dict__.update(self.__dict__)
+            view.m = m
+            view._inputs_full = self._inputs_full[:m]
+            view._A_full = [A[:m] for A in self._A_full]
+            view.Z = [Z[:m] for Z in self.Z]
+            view.delta = [d[:m] for d in self.delta]
+            view.sigma_prime = [s[:m] for s in self.sigma_prime]
+            view.grad_A = self.grad_A[:m]
+            view.targets = self.targets[:m]
+            view._short = {}
+            view._make_views()
+            self._short[m] = view
+        return self._short[m]
