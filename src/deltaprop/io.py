@@ -75,6 +75,7 @@ def save(
     *,
     optimizer: Any = None,
     training: dict[str, Any] | None = None,
+    arrays: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Write ``net`` (and, for a checkpoint, ``optimizer`` and ``training`` state) atomically.
 
@@ -86,6 +87,9 @@ def save(
         Its state arrays and hyperparameters are stored (a checkpoint).
     training : dict, optional
         JSON-friendly training state (epoch, history, …); the network's rng state is added.
+    arrays : dict of ndarray, optional
+        Further training-state arrays (e.g. early stopping's best weights), stored as
+        ``"state.<name>"``.
     """
     from safetensors.numpy import save as st_save
 
@@ -108,16 +112,18 @@ def save(
             state["optimizer"] = {"name": opt["name"], "t": opt["t"], "hyper": opt["hyper"]}
             for key, array in opt["state"].items():
                 tensors[f"optimizer.{key}"] = np.ascontiguousarray(array)
+        for key, array in (arrays or {}).items():
+            tensors[f"state.{key}"] = np.ascontiguousarray(array)
         doc["training"] = state
     data = st_save(tensors, metadata={"deltaprop": json.dumps(doc)})
-    _write_atomically(Path(path), data)
+    write_atomically(Path(path), data)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync, then rename over it."""
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     if not folder.is_dir():
-        raise ModelFileError(f"{path}: folder {folder} does not exist")
+        raise FileNotFoundError(f"{path}: folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -194,7 +200,7 @@ def _build(path: Path, doc: dict[str, Any], tensors: dict[str, np.ndarray]) -> A
     except (TypeError, ValueError) as e:
         raise ModelFileError(f"{path}: metadata describes no valid network ({e})") from None
     expected_dtype = np.dtype(config["dtype"])
-    weights = {k: v for k, v in tensors.items() if not k.startswith("optimizer.")}
+    weights = {k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "state."))}
     wanted = set()
     for i, layer in enumerate(net.layers):
         w_name, b_name = _linear_names(i)
@@ -250,7 +256,8 @@ def load(path: str | os.PathLike[str]) -> Any:
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], Any]:
     """(network, training state, optimizer) from a checkpoint written with ``optimizer=``.
 
-    The network's random generator is restored, so training continues exactly.
+    The network's random generator is restored, so training continues exactly. The
+    training state's ``"arrays"`` holds what ``save`` got as ``arrays``.
     """
     from deltaprop import optim
 
@@ -275,6 +282,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], 
         )
     except (KeyError, TypeError, ValueError) as e:
         raise ModelFileError(f"{path}: training state is malformed ({e})") from None
+    state["arrays"] = {k[len("state.") :]: v for k, v in tensors.items() if k.startswith("state.")}
     return net, state, opt
 
 

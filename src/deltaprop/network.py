@@ -376,14 +376,15 @@ class Network:
     def _output(self, X: Array) -> tuple[Array, Array]:
         """(Z^L, A^L) for a checked X; the loss's stable log-sum-exp form reads z^L."""
         A = X
-        for i, layer in enumerate(self.layers):
+        for layer in self.layers:
             Z = A @ layer.W_in.T
             if layer.has_unit:
                 Z += layer.W[:, -1]  # the bias unit: its weights × constant activation 1
             elif layer.b is not None:
                 Z += layer.b
-            last = i == len(self.layers) - 1
-            A = layer.activation.f(Z, np.empty_like(Z) if last else Z)
+            # A separate buffer: several σ (leaky_relu, elu, softplus, gelu) read Z after
+            # writing ``out``, so σ(Z) cannot be computed in place.
+            A = layer.activation.f(Z, np.empty_like(Z))
         return Z, A
 
     def predict_proba(self, X: Any) -> Array:
@@ -420,8 +421,9 @@ class Network:
         y = np.asarray(y)
         if self.classes is None or y.ndim != 1:
             return y
-        index = np.searchsorted(self.classes, y)
-        index = np.clip(index, 0, len(self.classes) - 1)
+        sorter = np.argsort(self.classes, kind="stable")
+        pos = np.searchsorted(self.classes, y, sorter=sorter)
+        index = sorter[np.clip(pos, 0, len(self.classes) - 1)]
         unknown = self.classes[index] != y
         if unknown.any():
             raise ValueError(f"`y` has label {y[unknown][0]!r} not seen in training")

@@ -178,6 +178,20 @@ class EarlyStopping:
         self.wait = 0
         self.best_params: list[np.ndarray] = []
 
+    def state(self) -> dict[str, Any]:
+        """JSON-friendly counters (the best parameters are kept apart, as arrays)."""
+        return {"patience": self.patience, "min_delta": self.min_delta, "best": self.best,
+                "best_epoch": self.best_epoch, "wait": self.wait}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], best_params: list[np.ndarray]) -> EarlyStopping:
+        stopper = cls(int(state["patience"]), float(state["min_delta"]))
+        stopper.best = float(state["best"])
+        stopper.best_epoch = state["best_epoch"]
+        stopper.wait = int(state["wait"])
+        stopper.best_params = [np.array(p, copy=True) for p in best_params]
+        return stopper
+
     def update(self, epoch: int, value: float, net: Network) -> bool:
         """Record epoch ``epoch``'s loss; True when training should stop."""
         if value < self.best - self.min_delta:
@@ -371,14 +385,14 @@ def fit(
             _record(history, epoch, logs)
             if schedule is not None:
                 schedule.at_epoch_end(epoch, logs, optimizer)
-            for cb in reporters:
-                stop = bool(cb.on_epoch_end(epoch, logs)) or stop
             if stopper is not None:
                 monitored = logs.get("val_loss", logs["loss"])
                 if stopper.update(epoch, monitored, net):
                     history.stopped_early = True
                     stop = True
                 history.best_epoch = stopper.best_epoch
+            for cb in reporters:  # last, so a checkpoint sees the whole epoch's state
+                stop = bool(cb.on_epoch_end(epoch, logs)) or stop
             if stop:
                 break
         if stopper is not None and restore_best and stopper.best_params:
