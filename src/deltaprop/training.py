@@ -331,6 +331,10 @@ def fit(
 
     for cb in reporters:
         cb.on_train_begin(net, epochs, n_batches)
+    # Overflow shows up as a non-finite loss, which the divergence guard below reports with
+    # the epoch and batch; NumPy's own warnings would only repeat it without that context.
+    errstate = np.errstate(over="ignore", invalid="ignore")
+    errstate.__enter__()
     try:
         for epoch in range(initial_epoch, epochs):
             started = time.perf_counter()
@@ -398,6 +402,7 @@ def fit(
         if stopper is not None and restore_best and stopper.best_params:
             stopper.restore(net)
     finally:
+        errstate.__exit__(None, None, None)
         for cb in reporters:
             cb.on_train_end(history)
     return history

@@ -1,0 +1,221 @@
+"""Tests for training.fit: accuracy on real data, bias modes over a whole run, early
+stopping, the divergence guard, determinism, reporting and callbacks."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import datasets, optim, training
+
+OPTIMIZERS = [
+    lambda: optim.SGD(lr=0.05),
+    lambda: optim.SGD(lr=0.05, momentum=0.9, nesterov=True),
+    lambda: optim.Adagrad(lr=0.05),
+    lambda: optim.RMSprop(lr=0.005, momentum=0.5, centered=True),
+    lambda: optim.Adam(lr=0.01, amsgrad=True),
+    lambda: optim.AdamW(lr=0.01),
+    lambda: optim.NAdam(lr=0.01),
+]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    data = datasets.load("digits", seed=0)
+    scaler = datasets.default_scaler("digits").fit(data.X_train)
+    return (scaler.transform(data.X_train), data.y_train,
+            scaler.transform(data.X_test), data.y_test)
+
+
+@pytest.fixture(scope="module")
+def small():
+    """A small 3-class problem: quick to train, still needs every part of the net."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5)
+    return X, y
+
+
+# ------------------------------------------------------------------ accuracy (issue 3, point 3)
+@pytest.mark.parametrize(
+    ("make_optimizer", "target"),
+    [(lambda: optim.Adam(lr=1e-3), 0.96), (lambda: optim.SGD(lr=0.1), 0.94)],
+    ids=["adam", "plain-sgd"],
+)
+def test_fit_reaches_accuracy_on_digits(digits, make_optimizer, target):
+    # scikit-learn's bundled digits, its own 75/25 stratified split with seed 0 (datasets.load).
+    X, y, X_test, y_test = digits
+    net = dp.Network([64, 128, 10], seed=0)
+    net.fit(X, y, epochs=30, batch_size=32, optimizer=make_optimizer(), verbose=0)
+    assert net.evaluate(X_test, y_test)["accuracy"] >= target
+
+
+# ------------------------------------------------------------------ bias modes (point 4)
+@pytest.mark.parametrize("make_optimizer", OPTIMIZERS)
+def test_frozen_biases_never_move(small, make_optimizer):
+    X, y = small
+    net = dp.Network([4, 6, 3], bias="frozen", bias_init=1.0, dtype="float64", seed=3)
+    before = [layer.b.copy() for layer in net.layers]
+    W_before = net.layers[0].W.copy()
+    net.fit(X, y, epochs=3, batch_size=8, optimizer=make_optimizer(), verbose=0)
+    for layer, b in zip(net.layers, before):
+        np.testing.assert_array_equal(layer.b, b)  # exactly: no optimizer may touch them
+    assert not np.array_equal(net.layers[0].W, W_before)  # while the weights did train
+
+
+def test_frozen_biases_survive_weight_decay_on_biases(small):
+    X, y = small
+    net = dp.Network([4, 6, 3], bias="frozen", bias_init=1.0, seed=3)
+    net.fit(X, y, epochs=2, optimizer=optim.AdamW(lr=0.01, weight_decay=0.5, decay_bias=True),
+            verbose=0)
+    assert all(np.array_equal(layer.b, np.ones(layer.n_out)) for layer in net.layers)
+
+
+def test_none_has_no_bias_after_training(small):
+    X, y = small
+    net = dp.Network([4, 6, 3], bias="none", seed=0)
+    net.fit(X, y, epochs=2, verbose=0)
+    assert all(layer.b is None for layer in net.layers)
+    assert [p.shape for _, p in net.parameters()] == [(6, 4), (3, 6)]
+
+
+@pytest.mark.parametrize("make_optimizer", OPTIMIZERS)
+def test_unit_equals_learned_over_a_whole_fit(small, make_optimizer):
+    X, y = small
+    learned = dp.Network([4, 6, 3], bias="learned", bias_init=0.1, dtype="float64", seed=5)
+    unit = dp.Network([4, 6, 3], bias="unit", bias_init=0.1, dtype="float64", seed=5)
+    for net in (learned, unit):
+        net.fit(X, y, epochs=4, batch_size=7, optimizer=make_optimizer(), verbose=0)
+    for a, b in zip(learned.layers, unit.layers):
+        # Same arithmetic up to the order of one addition per entry (the bias enters the
+        # matmul as w·1 instead of after it): float64 rounding, ~1e-16 per step, grows to
+        # well below 1e-9 over 36 steps of these small nets.
+        np.testing.assert_allclose(b.W[:, :-1], a.W, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b.W[:, -1], a.b, rtol=1e-9, atol=1e-12)
+
+
+# ------------------------------------------------------------------ early stopping, divergence
+def test_early_stopping_restores_the_best_validation_weights():
+    rng = np.random.default_rng(0)
+    # 20 noisy training samples and a big net: training loss keeps falling while the
+    # validation loss turns up, so the best validation epoch is an early one.
+    X = rng.normal(size=(20, 10))
+    y = rng.integers(0, 2, size=20)
+    X_val = rng.normal(size=(200, 10))
+    y_val = rng.integers(0, 2, size=200)
+    snapshots = []
+    recorder = training.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: snapshots.append(
+            [p.copy() for _, p in net.parameters()]
+        )
+    )
+    net = dp.Network([10, 64, 2], dtype="float64", seed=0)
+    hist = net.fit(X, y, epochs=200, batch_size=20, optimizer=optim.Adam(lr=0.01),
+                   validation_data=(X_val, y_val), patience=5, callbacks=[recorder], verbose=0)
+    assert hist.stopped_early
+    best = int(np.argmin(hist.val_loss))
+    assert hist.best_epoch == best
+    assert len(hist.val_loss) == best + 6  # stopped after `patience` epochs without gain
+    for (_, p), saved in zip(net.parameters(), snapshots[best]):
+        np.testing.assert_array_equal(p, saved)
+    assert net.evaluate(X_val, y_val)["loss"] == pytest.approx(hist.val_loss[best], rel=1e-12)
+
+
+def test_divergence_guard_names_epoch_and_batch_and_keeps_finite_weights(small):
+    X, y = small
+    net = dp.Network([4, 6, 3], activation="relu", output="identity", loss="mse", seed=0)
+    with pytest.raises(training.TrainingDiverged, match=r"epoch \d+, batch \d+.*lower learning"):
+        net.fit(X, np.eye(3)[y] * 1e3, epochs=50, batch_size=4, optimizer=optim.SGD(lr=1e3),
+                verbose=0)
+    assert all(np.isfinite(p).all() for _, p in net.parameters())
+
+
+# ------------------------------------------------------------------ determinism (point 6)
+def _trained(seed: int, X, y) -> list[np.ndarray]:
+    net = dp.Network([4, 8, 3], seed=seed)
+    net.fit(X, y, epochs=3, batch_size=5, optimizer=optim.Adam(lr=0.01), verbose=0)
+    return [p for _, p in net.parameters()]
+
+
+def test_same_seed_is_bitwise_identical_and_other_seeds_differ(small):
+    X, y = small
+    a, b, c = _trained(7, X, y), _trained(7, X, y), _trained(8, X, y)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b))
+    assert not any(np.array_equal(p, q) for p, q in zip(a, c))
+
+
+# ------------------------------------------------------------------ batches and reporting
+def test_batch_size_one_and_full_batch_take_the_expected_steps(small):
+    X, y = small
+    for batch_size, steps in ((1, 60), (None, 1), (16, 4)):
+        counted = []
+        cb = training.LambdaCallback(on_batch_end=lambda e, b, loss: counted.append(b))
+        net = dp.Network([4, 5, 3], seed=0)
+        net.fit(X, y, epochs=1, batch_size=batch_size, optimizer=optim.SGD(lr=0.1),
+                callbacks=[cb], verbose=0)
+        assert len(counted) == steps
+
+
+def test_history_records_every_epoch(small):
+    X, y = small
+    net = dp.Network([4, 5, 3], seed=0)
+    h = net.fit(X, y, epochs=4, validation_split=0.25, verbose=0)
+    assert h.epoch == [0, 1, 2, 3]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"):
+        assert len(getattr(h, key)) == 4, key
+    assert all(0 <= a <= 1 for a in h.accuracy + h.val_accuracy)
+
+
+def test_callback_can_stop_training(small):
+    X, y = small
+    net = dp.Network([4, 5, 3], seed=0)
+    h = net.fit(X, y, epochs=10, verbose=0,
+                callbacks=[training.LambdaCallback(on_epoch_end=lambda e, logs: e == 2)])
+    assert h.epoch == [0, 1, 2]
+
+
+def test_verbose_zero_is_silent_and_lines_go_to_the_stream(small, capsys):
+    X, y = small
+    net = dp.Network([4, 5, 3], seed=0)
+    net.fit(X, y, epochs=2, verbose=0)
+    assert capsys.readouterr() == ("", "")
+    stream = io.StringIO()
+    net.fit(X, y, epochs=2, verbose=0, callbacks=[training.EpochLines(stream)])
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2  loss ")
+
+
+def test_not_a_terminal_gives_one_line_per_epoch(small, capsys):
+    X, y = small
+    net = dp.Network([4, 5, 3], seed=0)
+    net.fit(X, y, epochs=3, verbose=1)  # pytest's captured stderr is not a terminal
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split()[1] for line in err] == ["1/3", "2/3", "3/3"]
+
+
+def test_user_labels_come_back_from_predict(small):
+    X, y = small
+    names = np.array(["cat", "dog", "emu"])[y]
+    net = dp.Network([4, 8, 3], seed=0)
+    net.fit(X, names, epochs=30, optimizer=optim.Adam(lr=0.02), verbose=0)
+    assert set(net.predict(X)) <= {"cat", "dog", "emu"}
+    assert np.mean(net.predict(X) == names) > 0.8
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "`epochs` must be >= 1"),
+        ({"batch_size": 0}, "`batch_size` must be >= 1"),
+        ({"reduction": "avg"}, "`reduction` must be one of mean, sum"),
+        ({"validation_split": 1.5}, r"`validation_split` must be in \[0, 1\)"),
+        ({"optimizer": "adam"}, "`optimizer` must be a deltaprop.optim optimizer"),
+    ],
+)
+def test_bad_fit_arguments(small, kwargs, message):
+    X, y = small
+    with pytest.raises((ValueError, TypeError), match=message):
+        dp.Network([4, 5, 3]).fit(X, y, verbose=0, **kwargs)
