@@ -35,7 +35,7 @@ class Activation:
     elementwise: bool = True
 
     def f(self, Z: Array, out: Array) -> Array:
-        """A = σ(Z), written into ``out``."""
+        """A = σ(Z), written into ``out``; ``out`` must not be ``Z`` (some σ read Z late)."""
         raise NotImplementedError
 
     def prime(self, Z: Array, A: Array, out: Array) -> Array:

@@ -67,11 +67,11 @@ class Slot:
     weights: Any
 
 
-def _per_layer(name: str, value: Any, n_layers: int) -> list[Any]:
+def _per_layer(name: str, value: Any, n_layers: int, per: str = "layer") -> list[Any]:
     """One entry per layer from a single value or a list of ``n_layers`` values."""
     if isinstance(value, (list, tuple)):
         if len(value) != n_layers:
-            raise ValueError(f"`{name}` needs {n_layers} entries, one per layer; got {len(value)}")
+            raise ValueError(f"`{name}` needs {n_layers} entries, one per {per}; got {len(value)}")
         return list(value)
     return [value] * n_layers
 
@@ -118,13 +118,15 @@ class Network:
         self.sizes = [check_int(f"sizes[{k}]", n) for k, n in enumerate(sizes)]
         n_layers = len(self.sizes) - 1
         try:
-            dtype_name = np.dtype(dtype).name
+            # np.dtype(None) is float64: None must not pass for a dtype name
+            dtype_name = np.dtype(dtype).name if dtype is not None else dtype
         except TypeError:
             dtype_name = str(dtype)
         self.dtype = lookup(DTYPES, dtype_name, "dtype")
         self.loss = losses.get(loss)
         self.output = activations.get(output)
-        hidden = [activations.get(a) for a in _per_layer("activation", activation, n_layers - 1)]
+        hidden_names = _per_layer("activation", activation, n_layers - 1, "hidden layer")
+        hidden = [activations.get(a) for a in hidden_names]
         for k, a in enumerate(hidden):
             if not a.elementwise:
                 raise ValueError(
@@ -140,6 +142,8 @@ class Network:
             self.bias_init = float(bias_init)
         except (TypeError, ValueError):
             raise TypeError(f"`bias_init` must be a number; got {bias_init!r}") from None
+        if not np.isfinite(self.bias_init):
+            raise ValueError(f"`bias_init` must be finite; got {bias_init!r}")
         init_W = initializers.get(init)
         self.init = init
         self.seed = check_int("seed", seed, minimum=0)
@@ -276,19 +280,20 @@ class Network:
         if Y.ndim == 1 and self.loss.name == "cross_entropy":
             if Y.dtype.kind == "f" and not np.array_equal(Y, np.round(Y)):
                 raise ValueError(f"`{name}` class labels must be integers 0..{n_L - 1}")
-            labels = Y.astype(np.int64)
-            bad = labels[(labels < 0) | (labels >= n_L)]
+            bad = Y[(Y < 0) | (Y >= n_L)]  # before the cast, which would wrap a huge label
             if bad.size:
                 raise ValueError(
-                    f"`{name}` has label {bad[0]} outside the {n_L} classes 0..{n_L - 1}"
+                    f"`{name}` has label {bad[0]:.0f} outside the {n_L} classes 0..{n_L - 1}"
                 )
+            labels = Y.astype(np.int64)
             onehot = np.zeros((m, n_L), dtype=self.dtype)
             onehot[np.arange(m), labels] = 1
             return onehot
         if Y.ndim == 1 and n_L == 1:
             Y = Y[:, None]
         if Y.shape != (m, n_L):
-            raise ValueError(f"`{name}` must have shape ({m},) or ({m}, {n_L}); got {Y.shape}")
+            one_d = f"({m},) or " if self.loss.name == "cross_entropy" or n_L == 1 else ""
+            raise ValueError(f"`{name}` must have shape {one_d}({m}, {n_L}); got {Y.shape}")
         if self.loss.name == "binary_cross_entropy" and ((Y < 0) | (Y > 1)).any():
             raise ValueError(f"`{name}` targets for binary_cross_entropy must lie in [0, 1]")
         return np.ascontiguousarray(Y, dtype=self.dtype)
@@ -441,3 +446,9 @@ class Network:
         from deltaprop import io
 
         io.save(self, path, **kwargs)
+
+    def to_onnx(self, path: Any, **kwargs: Any) -> None:
+        """Write an ONNX file (needs ``deltaprop[onnx]``); see :func:`onnx_export.export`."""
+        from deltaprop import onnx_export
+
+        onnx_export.export(self, path, **kwargs)
