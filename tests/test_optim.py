@@ -1,0 +1,525 @@
+"""Tests for deltaprop.optim: every optimizer against torch.optim and by hand; the contract.
+
+torch is the independent oracle. Both sides see the very same gradient sequence: each step
+deltaprop's ``net.backprop`` computes g on a random batch, g is copied into the torch
+parameters' ``.grad``, and then torch's ``step()`` and deltaprop's ``opt.step(net, g)`` run.
+
+Weight decay in torch is per parameter group: weights go into a group with
+``weight_decay=λ``, biases into a group with 0 (or λ when ``decay_bias=True``). A bias
+unit's column of W is a bias (DESIGN.md §2), so the torch twin holds that W as two
+parameters — its neuron columns and its bias-unit column — each in its own group. Every
+optimizer here acts elementwise, so splitting one array into two changes nothing else;
+the comparison stays torch-against-deltaprop, with no hand formula for that column.
+Frozen biases are never given to torch's optimizer and must not move in deltaprop.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+import deltaprop as dp
+from deltaprop import optim
+from deltaprop.network import Gradients
+
+SIZES = [4, 5, 3]
+BATCH = 8
+STEPS = 50
+
+TORCH = {
+    "sgd": torch.optim.SGD,
+    "adagrad": torch.optim.Adagrad,
+    "rmsprop": torch.optim.RMSprop,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "nadam": torch.optim.NAdam,
+}
+
+# id -> (optimizer name, hyperparameters other than weight decay); names are torch's
+CONFIGS: dict[str, tuple[str, dict]] = {
+    "sgd": ("sgd", {"lr": 0.1}),
+    "sgd-momentum": ("sgd", {"lr": 0.1, "momentum": 0.9}),
+    "sgd-dampening": ("sgd", {"lr": 0.1, "momentum": 0.9, "dampening": 0.3}),
+    "sgd-nesterov": ("sgd", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
+    "adagrad": ("adagrad", {"lr": 0.1}),
+    "adagrad-decay-init": (
+        "adagrad", {"lr": 0.1, "lr_decay": 0.05, "initial_accumulator_value": 0.1}
+    ),
+    "rmsprop": ("rmsprop", {"lr": 0.01}),
+    "rmsprop-momentum": ("rmsprop", {"lr": 0.01, "momentum": 0.9, "alpha": 0.9}),
+    "rmsprop-centered": ("rmsprop", {"lr": 0.01, "centered": True}),
+    "rmsprop-centered-momentum": (
+        "rmsprop", {"lr": 0.01, "momentum": 0.5, "centered": True, "alpha": 0.95}
+    ),
+    "adam": ("adam", {"lr": 0.01}),
+    "adam-amsgrad": ("adam", {"lr": 0.01, "betas": (0.8, 0.99), "amsgrad": True}),
+    "adamw": ("adamw", {"lr": 0.01}),
+    "adamw-amsgrad": ("adamw", {"lr": 0.01, "amsgrad": True, "eps": 1e-6}),
+    "nadam": ("nadam", {"lr": 0.01}),
+    "nadam-momentum-decay": ("nadam", {"lr": 0.01, "momentum_decay": 0.01, "betas": (0.8, 0.9)}),
+}
+DECAYS = {"no-decay": (0.0, False), "decay": (0.05, False), "decay-bias": (0.05, True)}
+BIASES = {"learned+unit": ["learned", "unit"], "frozen+learned": ["frozen", "learned"]}
+
+
+@pytest.fixture
+def torch_float64() -> Iterator[None]:
+    """torch's scalar state in float64 too.
+
+    torch keeps NAdam's running product Π_t as a tensor of the *default* dtype (float32
+    unless changed), while deltaprop keeps it in the parameters' dtype. That float32 Π_t
+    alone would cost agreement beyond ~1e-9; in float64 throughout, the two agree to ~1e-12.
+    """
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def make_net(bias: list[str] | str = "learned", dtype: str = "float64", seed: int = 0,
+             sizes: list[int] = SIZES) -> dp.Network:
+    # bias_init ≠ 0 so that decaying (or not decaying) a bias shows in the result
+    return dp.Network(sizes, activation="tanh", bias=bias, bias_init=0.1, dtype=dtype,
+                      seed=seed)
+
+
+def batches(rng: np.random.Generator, n: int, sizes: list[int] = SIZES) -> Iterator[tuple]:
+    for _ in range(n):
+        yield rng.normal(size=(BATCH, sizes[0])), rng.integers(0, sizes[-1], size=BATCH)
+
+
+def make_optimizer(config: str, lam: float, decay_bias: bool) -> optim.Optimizer:
+    name, hyper = CONFIGS[config]
+    return optim.get(name)(**hyper, weight_decay=lam, decay_bias=decay_bias)
+
+
+class TorchTwin:
+    """torch parameters mirroring a network's trainable arrays, and torch's optimizer.
+
+    Each entry is (torch parameter, "W" or "b", layer index, index into that array).
+    """
+
+    def __init__(self, net: dp.Network, config: str, lam: float, decay_bias: bool) -> None:
+        self.entries: list[tuple[torch.Tensor, str, int, object]] = []
+        decayed: list[torch.Tensor] = []
+        plain: list[torch.Tensor] = []
+        for i, layer in enumerate(net.layers):
+            if layer.has_unit:
+                n = layer.n_in
+                self._add(layer.W, "W", i, np.s_[:, :n], decayed)
+                self._add(layer.W, "W", i, np.s_[:, n:], decayed if decay_bias else plain)
+            else:
+                self._add(layer.W, "W", i, ..., decayed)
+            if layer.bias == "learned":
+                self._add(layer.b, "b", i, ..., decayed if decay_bias else plain)
+        groups = [{"params": decayed, "weight_decay": lam}]
+        if plain:
+            groups.append({"params": plain, "weight_decay": 0.0})
+        name, hyper = CONFIGS[config]
+        self.opt = TORCH[name](groups, foreach=False, **hyper)
+
+    def _add(self, array: np.ndarray, kind: str, i: int, index: object, group: list) -> None:
+        p = torch.tensor(array[index], requires_grad=True)
+        self.entries.append((p, kind, i, index))
+        group.append(p)
+
+    def step(self, g: Gradients) -> None:
+        for p, kind, i, index in self.entries:
+            grad = (g.dW if kind == "W" else g.db)[i][index]
+            p.grad = torch.tensor(grad)
+        self.opt.step()
+
+    def assert_matches(self, net: dp.Network, rtol: float) -> None:
+        for p, kind, i, index in self.entries:
+            ours = getattr(net.layers[i], kind)[index]
+            theirs = p.detach().numpy()
+            np.testing.assert_allclose(
+                ours, theirs, rtol=rtol, atol=rtol * np.abs(theirs).max(),
+                err_msg=f"layers.{i}.{kind}[{index}]",
+            )
+
+
+# ----------------------------------------------------------------- torch as the oracle
+@pytest.mark.usefixtures("torch_float64")
+@pytest.mark.parametrize("bias", BIASES)
+@pytest.mark.parametrize("decay", DECAYS)
+@pytest.mark.parametrize("config", CONFIGS)
+def test_matches_torch(config: str, decay: str, bias: str, rng: np.random.Generator) -> None:
+    lam, decay_bias = DECAYS[decay]
+    net = make_net(BIASES[bias])
+    start = [(k, p.copy()) for k, p in net.parameters()]
+    frozen = {i: layer.b.copy() for i, layer in enumerate(net.layers) if layer.bias == "frozen"}
+    twin = TorchTwin(net, config, lam, decay_bias)
+    opt = make_optimizer(config, lam, decay_bias)
+    for X, y in batches(rng, STEPS):
+        g = net.backprop(X, y)
+        twin.step(g)
+        opt.step(net, g)
+    twin.assert_matches(net, rtol=1e-8)
+    for i, b0 in frozen.items():  # a frozen bias never moves, whatever the decay
+        np.testing.assert_array_equal(net.layers[i].b, b0)
+    moved = [k for (k, p0), (_, p) in zip(start, net.parameters(), strict=True)
+             if not np.allclose(p0, p)]
+    assert len(moved) == len(opt.state)  # every trainable array did move
+
+
+# ----------------------------------------------------------------- the rules, restated
+def hand_step(config: str, lam: float, theta: np.ndarray, g: np.ndarray, decays: bool,
+              s: dict, t: int) -> np.ndarray:
+    """One step of each optimizer's rule, written from its docstring, not in place."""
+    name, hp = CONFIGS[config]
+    eta = hp["lr"]
+    if name != "adamw" and decays:
+        g = g + lam * theta  # L2: λθ added to the gradient
+    if name == "sgd":
+        mu, tau = hp.get("momentum", 0.0), hp.get("dampening", 0.0)
+        if mu == 0:
+            return theta - eta * g  # eqs. (11), (15)
+        s["b"] = g if t == 1 else mu * s["b"] + (1 - tau) * g
+        return theta - eta * (g + mu * s["b"] if hp.get("nesterov") else s["b"])
+    if name == "adagrad":
+        s["sum"] = s.get("sum", hp.get("initial_accumulator_value", 0.0)) + g**2
+        eta_t = eta / (1 + (t - 1) * hp.get("lr_decay", 0.0))
+        return theta - eta_t * g / (np.sqrt(s["sum"]) + 1e-10)
+    if name == "rmsprop":
+        alpha, mu = hp.get("alpha", 0.99), hp.get("momentum", 0.0)
+        s["v"] = alpha * s.get("v", 0.0) + (1 - alpha) * g**2
+        if hp.get("centered"):
+            s["g_bar"] = alpha * s.get("g_bar", 0.0) + (1 - alpha) * g
+            d = np.sqrt(s["v"] - s["g_bar"] ** 2) + 1e-8
+        else:
+            d = np.sqrt(s["v"]) + 1e-8
+        if mu == 0:
+            return theta - eta * g / d
+        s["b"] = mu * s.get("b", 0.0) + g / d
+        return theta - eta * s["b"]
+    beta1, beta2 = hp.get("betas", (0.9, 0.999))
+    eps = hp.get("eps", 1e-8)
+    s["m"] = beta1 * s.get("m", 0.0) + (1 - beta1) * g
+    s["v"] = beta2 * s.get("v", 0.0) + (1 - beta2) * g**2
+    if name in ("adam", "adamw"):
+        if name == "adamw" and decays:
+            theta = theta * (1 - eta * lam)  # decoupled: θ ← θ(1 − ηλ) first
+        v = s["v"]
+        if hp.get("amsgrad"):
+            s["v_max"] = v = np.maximum(s.get("v_max", 0.0), v)
+        m_hat, v_hat = s["m"] / (1 - beta1**t), v / (1 - beta2**t)
+        return theta - eta * m_hat / (np.sqrt(v_hat) + eps)
+    psi = hp.get("momentum_decay", 4e-3)  # NAdam
+    mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * psi))
+    mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+    s["pi"] = s.get("pi", 1.0) * mu_t
+    d = np.sqrt(s["v"] / (1 - beta2**t)) + eps
+    return (theta - eta * (1 - mu_t) / (1 - s["pi"]) * g / d
+            - eta * mu_next / (1 - s["pi"] * mu_next) * s["m"] / d)
+
+
+@pytest.mark.parametrize("decay", DECAYS)
+@pytest.mark.parametrize("config", CONFIGS)
+def test_rule_restated_by_hand(config: str, decay: str, rng: np.random.Generator) -> None:
+    lam, decay_bias = DECAYS[decay]
+    net = make_net("learned", sizes=[3, 2])
+    opt = make_optimizer(config, lam, decay_bias)
+    W, b = net.layers[0].W.copy(), net.layers[0].b.copy()
+    state_W: dict = {}
+    state_b: dict = {}
+    for t in (1, 2, 3):  # t = 1 is the plain first step; 2 and 3 read the state
+        gW, gb = rng.normal(size=W.shape), rng.normal(size=b.shape)
+        opt.step(net, Gradients([], [gW], [gb], 0.0, "mean"))
+        W = hand_step(config, lam, W, gW, lam > 0, state_W, t)
+        b = hand_step(config, lam, b, gb, lam > 0 and decay_bias, state_b, t)
+        np.testing.assert_allclose(net.layers[0].W, W, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(net.layers[0].b, b, rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_one_step_worked_by_hand() -> None:
+    net = make_net("learned", sizes=[2, 1])
+    net.layers[0].W[...] = [[1.0, 2.0]]
+    net.layers[0].b[...] = [0.5]
+    g = Gradients([], [np.array([[0.1, -0.2]])], [np.array([0.3])], 0.0, "mean")
+    optim.SGD(lr=0.5).step(net, g)
+    # (11) w ← w − α ∂C/∂w: 1 − 0.5·0.1 = 0.95, 2 − 0.5·(−0.2) = 2.1
+    np.testing.assert_allclose(net.layers[0].W, [[0.95, 2.1]], rtol=1e-15)
+    # (15) b ← b − α ∂C/∂b: 0.5 − 0.5·0.3 = 0.35
+    np.testing.assert_allclose(net.layers[0].b, [0.35], rtol=1e-15)
+
+
+def test_unit_column_decays_only_with_decay_bias() -> None:
+    """The bias unit's column of W is a bias for weight decay; the other columns are not."""
+    for decay_bias in (False, True):
+        net = make_net("unit", sizes=[2, 2])
+        W0 = net.layers[0].W.copy()
+        zero = Gradients([], [np.zeros_like(W0)], [None], 0.0, "mean")
+        optim.SGD(lr=0.5, weight_decay=0.1, decay_bias=decay_bias).step(net, zero)
+        np.testing.assert_allclose(net.layers[0].W[:, :2], W0[:, :2] * (1 - 0.5 * 0.1))
+        unit = W0[:, 2] * (1 - 0.5 * 0.1) if decay_bias else W0[:, 2]
+        np.testing.assert_allclose(net.layers[0].W[:, 2], unit)
+
+
+# ----------------------------------------------------------------- reduction
+def test_sgd_sum_with_lr_over_m_is_mean_with_lr(rng: np.random.Generator) -> None:
+    """Issue point: reduction="sum" at α/m follows the same trajectory as "mean" at α."""
+    alpha = 0.3
+    net_sum, net_mean = make_net(["learned", "unit"]), make_net(["learned", "unit"])
+    opt_sum, opt_mean = optim.SGD(lr=alpha / BATCH), optim.SGD(lr=alpha)
+    for X, y in batches(rng, 20):
+        opt_sum.step(net_sum, net_sum.backprop(X, y, reduction="sum"))
+        opt_mean.step(net_mean, net_mean.backprop(X, y, reduction="mean"))
+    for (_, p_sum), (_, p_mean) in zip(net_sum.parameters(), net_mean.parameters(), strict=True):
+        np.testing.assert_allclose(p_sum, p_mean, rtol=1e-12, atol=1e-12 * np.abs(p_mean).max())
+    assert not np.allclose(net_mean.layers[0].W, make_net(["learned", "unit"]).layers[0].W)
+
+
+# ----------------------------------------------------------------- float32
+@pytest.mark.parametrize("config", CONFIGS)
+def test_float32_stays_float32_and_agrees_with_float64(
+    config: str, rng: np.random.Generator
+) -> None:
+    net32 = make_net(["learned", "unit"], dtype="float32")
+    net64 = net32.copy(dtype="float64")
+    opt32, opt64 = make_optimizer(config, 0.05, True), make_optimizer(config, 0.05, True)
+    for X, y in batches(rng, 20):
+        # the same float64 gradients for both, so only the optimizer's precision differs
+        g64 = net64.backprop(X, y)
+        g32 = Gradients([], [a.astype(np.float32) for a in g64.dW],
+                        [None if a is None else a.astype(np.float32) for a in g64.db],
+                        g64.loss, "mean")
+        opt32.step(net32, g32)
+        opt64.step(net64, g64)
+    for (_, p32), (_, p64) in zip(net32.parameters(), net64.parameters(), strict=True):
+        assert p32.dtype == np.float32
+        np.testing.assert_allclose(p32, p64, rtol=1e-5, atol=1e-5 * np.abs(p64).max())
+    for state in opt32.state:
+        for key, a in state.items():
+            assert a.dtype == np.float32, key
+
+
+# ----------------------------------------------------------------- state
+@pytest.mark.parametrize("config", CONFIGS)
+def test_state_dict_round_trip_is_bitwise(config: str, rng: np.random.Generator) -> None:
+    net = make_net(["unit", "learned"])
+    opt = make_optimizer(config, 0.05, True)
+    data = list(batches(rng, 15))
+    for X, y in data[:5]:
+        opt.step(net, net.backprop(X, y))
+    saved = opt.state_dict()
+    restored_net = net.copy()
+    name = CONFIGS[config][0]
+    restored = optim.get(name)()  # default hyperparameters: load_state_dict must set them
+    restored.load_state_dict(saved)
+    assert restored.hyperparameters() == opt.hyperparameters()
+    assert restored.t == opt.t == 5
+    for X, y in data[5:]:  # keeps stepping `opt` in place: `saved` must be a snapshot
+        opt.step(net, net.backprop(X, y))
+        restored.step(restored_net, restored_net.backprop(X, y))
+    for (_, p), (_, q) in zip(net.parameters(), restored_net.parameters(), strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_state_dict_leaves_out_scratch_buffers(rng: np.random.Generator) -> None:
+    net = make_net("learned")
+    opt = optim.Adam(weight_decay=0.1)
+    opt.step(net, net.backprop(*next(batches(rng, 1))))
+    names = {key.split(".", 1)[1] for key in opt.state_dict()["state"]}
+    assert names == {"exp_avg", "exp_avg_sq"}
+
+
+def test_plain_sgd_state_round_trip(rng: np.random.Generator) -> None:
+    """Plain SGD has no state arrays; its slot count still survives the round trip."""
+    net = make_net("learned")
+    opt = optim.SGD(lr=0.1)
+    opt.step(net, net.backprop(*next(batches(rng, 1))))
+    restored = optim.SGD()
+    restored.load_state_dict(opt.state_dict())
+    assert len(restored.state) == len(opt.state) == 4
+    assert restored.lr == 0.1
+
+
+def test_loaded_numpy_scalars_become_python_scalars(rng: np.random.Generator) -> None:
+    """Hyperparameters read back from a file as NumPy float64 must not upcast float32."""
+    net = make_net("learned", dtype="float32")
+    opt = optim.Adam(lr=0.01)
+    opt.step(net, net.backprop(*next(batches(rng, 1))))
+    d = opt.state_dict()
+    d["hyper"] = {k: np.asarray(v)[()] if not isinstance(v, list) else np.asarray(v)
+                  for k, v in d["hyper"].items()}
+    restored = optim.Adam()
+    restored.load_state_dict(d)
+    assert type(restored.lr) is float and restored.betas == opt.betas
+    restored.step(net, net.backprop(*next(batches(rng, 1))))
+    assert all(a.dtype == np.float32 for s in restored.state for a in s.values())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "sgd"}, "state is for optimizer 'sgd', not 'adam'"),
+        ({"hyper": {"lr": 0.1, "rho": 0.9}}, "'rho'"),
+    ],
+)
+def test_load_state_dict_rejects_foreign_state(change: dict, message: str) -> None:
+    d = optim.Adam().state_dict() | change
+    with pytest.raises(ValueError, match=message):
+        optim.Adam().load_state_dict(d)
+
+
+def test_state_for_another_network_is_refused(rng: np.random.Generator) -> None:
+    opt = optim.Adam()
+    net = make_net("learned")
+    opt.step(net, net.backprop(*next(batches(rng, 1))))
+    other = make_net("none")
+    with pytest.raises(ValueError, match="optimizer state holds 4 parameters; the network has 2"):
+        opt.step(other, other.backprop(*next(batches(rng, 1))))
+
+
+# ----------------------------------------------------------------- memory
+@pytest.mark.parametrize("config", CONFIGS)
+def test_step_is_in_place_and_allocates_nothing_after_the_first(
+    config: str, rng: np.random.Generator
+) -> None:
+    sizes = [64, 128, 10]
+    net = make_net(["unit", "learned"], sizes=sizes)
+    opt = make_optimizer(config, 0.05, False)
+    grads = [net.backprop(X, y) for X, y in batches(rng, 6, sizes=sizes)]
+    opt.step(net, grads[0])
+    params = [p for _, p in net.parameters()]
+    buffers = [(key, a) for s in opt.state for key, a in s.items()]
+    before = [p.copy() for p in params]
+
+    tracemalloc.start()
+    try:
+        for g in grads[1:]:
+            opt.step(net, g)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    # the smallest W here is 10 × 129 float64 = 10 kB; a step's own objects are far smaller
+    assert peak < 4096, f"{peak} bytes allocated during a step"
+    assert [p for _, p in net.parameters()] == params  # the same array objects ...
+    assert all(a is b for a, b in zip(params, [p for _, p in net.parameters()], strict=True))
+    assert all(not np.array_equal(p, q) for p, q in zip(params, before, strict=True))  # moved
+    after = [(key, a) for s in opt.state for key, a in s.items()]
+    assert [k for k, _ in after] == [k for k, _ in buffers]
+    assert all(a is b for (_, a), (_, b) in zip(after, buffers, strict=True))
+    assert not any(np.shares_memory(a, p) for _, a in after for p in params)
+
+
+# ----------------------------------------------------------------- arguments
+@pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
+def test_negative_lr_is_refused(name: str) -> None:
+    with pytest.raises(ValueError, match=r"`lr` must be > 0; got -0\.1"):
+        optim.get(name)(lr=-0.1)
+
+
+@pytest.mark.parametrize(
+    ("name", "hyper", "message"),
+    [
+        ("sgd", {"lr": float("nan")}, "`lr` must be > 0; got nan"),
+        ("sgd", {"momentum": -0.5}, "`momentum` must be >= 0; got -0.5"),
+        ("sgd", {"dampening": -1}, "`dampening` must be >= 0"),
+        ("sgd", {"nesterov": True}, "`nesterov` needs momentum > 0"),
+        ("sgd", {"nesterov": True, "momentum": 0.9, "dampening": 0.1}, "`nesterov`.*dampening"),
+        ("sgd", {"weight_decay": -1e-4}, "`weight_decay` must be >= 0; got -0.0001"),
+        ("adagrad", {"lr_decay": -1}, "`lr_decay` must be >= 0"),
+        ("adagrad", {"initial_accumulator_value": -1}, "`initial_accumulator_value`"),
+        ("adagrad", {"eps": -1e-10}, "`eps` must be > 0"),
+        ("rmsprop", {"alpha": 1.5}, r"`alpha` must be in \[0, 1\]; got 1.5"),
+        ("rmsprop", {"alpha": -0.1}, "`alpha` must be >= 0"),
+        ("rmsprop", {"momentum": -0.9}, "`momentum`"),
+        ("adam", {"betas": (1.0, 0.999)}, r"`betas\[0\]` must be in \[0, 1\); got 1.0"),
+        ("adam", {"betas": (0.9, -0.1)}, r"`betas\[1\]` must be in \[0, 1\); got -0.1"),
+        ("adamw", {"betas": (0.9, 1.5)}, r"`betas\[1\]`"),
+        ("adamw", {"betas": (0.9,)}, "`betas` must be a pair"),
+        ("adam", {"eps": -1.0}, "`eps`"),
+        ("nadam", {"betas": (0.9, 1.0)}, r"`betas\[1\]` must be in \[0, 1\)"),
+        ("nadam", {"momentum_decay": -1}, "`momentum_decay`"),
+    ],
+)
+def test_bad_hyperparameters_are_refused(name: str, hyper: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        optim.get(name)(**hyper)
+
+
+def test_non_number_lr_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="`lr` must be a number; got 'fast'"):
+        optim.SGD(lr="fast")
+
+
+def test_unknown_optimizer_lists_the_names() -> None:
+    with pytest.raises(ValueError, match="unknown optimizer 'adm'") as info:
+        optim.get("adm")
+    for name in ("adagrad", "adam", "adamw", "nadam", "rmsprop", "sgd"):
+        assert name in str(info.value)
+
+
+def test_registry_and_repr() -> None:
+    assert optim.get("adamw") is optim.AdamW
+    assert optim.AdamW().weight_decay == 0.01  # torch's default
+    assert repr(optim.SGD(lr=0.5)).startswith("SGD(lr=0.5, weight_decay=0.0")
+
+
+# ----------------------------------------------------------------- gradient clipping
+def gradient_list(rng: np.random.Generator, scale: float) -> list[np.ndarray | None]:
+    return [scale * rng.normal(size=(5, 4)), None, scale * rng.normal(size=5),
+            scale * rng.normal(size=(3, 6))]
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 3.0, 1e3])
+def test_clip_grad_norm_matches_torch(max_norm: float, rng: np.random.Generator) -> None:
+    grads = gradient_list(rng, 0.7)
+    objects = list(grads)
+    params = []
+    for g in grads:
+        if g is not None:
+            p = torch.zeros(g.shape, dtype=torch.float64, requires_grad=True)
+            p.grad = torch.tensor(g)
+            params.append(p)
+    expected_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=False))
+    total = optim.clip_grad_norm(grads, max_norm)
+    assert total == pytest.approx(expected_norm, rel=1e-13)
+    assert all(a is b for a, b in zip(grads, objects, strict=True))  # in place
+    for g, p in zip([g for g in grads if g is not None], params, strict=True):
+        np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-13)
+    clipped = np.sqrt(sum(float(np.sum(g**2)) for g in grads if g is not None))
+    assert clipped == pytest.approx(min(total, max_norm), rel=1e-5)
+
+
+def test_clip_grad_norm_keeps_float32(rng: np.random.Generator) -> None:
+    grads = [a.astype(np.float32) for a in gradient_list(rng, 2.0)
+             if a is not None]
+    optim.clip_grad_norm(grads, 1.0)
+    assert all(g.dtype == np.float32 for g in grads)
+    assert np.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads)) < 1.0
+
+
+@pytest.mark.parametrize("clip_value", [0.1, 0.5, 10.0])
+def test_clip_grad_value_matches_torch(clip_value: float, rng: np.random.Generator) -> None:
+    grads = gradient_list(rng, 0.7)
+    params = []
+    for g in grads:
+        if g is not None:
+            p = torch.zeros(g.shape, dtype=torch.float64, requires_grad=True)
+            p.grad = torch.tensor(g)
+            params.append(p)
+    torch.nn.utils.clip_grad_value_(params, clip_value, foreach=False)
+    optim.clip_grad_value(grads, clip_value)
+    for g, p in zip([g for g in grads if g is not None], params, strict=True):
+        np.testing.assert_array_equal(g, p.grad.numpy())
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda g: optim.clip_grad_norm(g, 0.0), "`max_norm` must be > 0; got 0.0"),
+        (lambda g: optim.clip_grad_norm(g, -1), "`max_norm` must be > 0; got -1"),
+        (lambda g: optim.clip_grad_value(g, -0.5), "`clip_value` must be > 0; got -0.5"),
+    ],
+)
+def test_clip_bad_arguments(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call([np.ones(3)])
