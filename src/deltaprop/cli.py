@@ -108,9 +108,9 @@ def _load_data(name: str, data_dir: str | None, seed: int, dtype: str, target: s
               help="sgd, adagrad, rmsprop, adam, adamw, nadam.")
 @click.option("--lr", type=float, default=None, help="Learning rate (default: 0.001; sgd 0.05).")
 @click.option("--momentum", type=float, default=None, help="Momentum (sgd, rmsprop).")
-@click.option("--batch-size", type=int, default=32, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=0), default=32, show_default=True,
               help="Samples per step; 1 is online learning, 0 the full batch.")
-@click.option("--epochs", type=int, default=30, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--bias", type=click.Choice(["learned", "frozen", "none", "unit"]),
               default="learned", show_default=True, help="Bias mode of every layer.")
 @click.option("--bias-init", type=float, default=0.0, show_default=True)
@@ -123,13 +123,14 @@ def _load_data(name: str, data_dir: str | None, seed: int, dtype: str, target: s
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
               show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--val-split", type=float, default=0.1, show_default=True,
+@click.option("--val-split", type=click.FloatRange(0, 1, max_open=True), default=0.1,
+              show_default=True,
               help="Fraction of the training data held out for validation.")
-@click.option("--patience", type=int, default=None,
+@click.option("--patience", type=click.IntRange(min=1), default=None,
               help="Early stopping: epochs without validation improvement (best weights kept).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default="model.safetensors",
               show_default=True, help="Where to write the model.")
-@click.option("--checkpoint-every", type=int, default=None,
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
               help="Write a checkpoint (model + optimizer state) every N epochs.")
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False), default=None,
               help="Checkpoint file (default: OUT with .ckpt before the suffix).")
@@ -139,6 +140,8 @@ def _load_data(name: str, data_dir: str | None, seed: int, dtype: str, target: s
               help="Write loss/accuracy curves (train vs validation) to this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary object.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table.")
+@click.option("--distributed", is_flag=True,
+              help="Data-parallel across the processes of mpirun (see docs/distributed.md).")
 def train(**opts: Any) -> None:
     """Train an MLP on a data set, report test metrics and save the model.
 
@@ -156,7 +159,15 @@ def train(**opts: Any) -> None:
     opts["_explicit"] = {
         k for k in opts if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
     }
-    summary = jobs.train(opts)
+    if opts["distributed"]:
+        from deltaprop import distributed
+
+        with distributed.abort_on_error():  # one rank's error ends every rank
+            summary = jobs.train(opts)
+        if not distributed.is_root():
+            return  # rank 0 reports
+    else:
+        summary = jobs.train(opts)
     if opts["as_json"]:
         click.echo(json.dumps(summary))
         return
@@ -199,7 +210,7 @@ def evaluate(model: str, data: str, data_dir: str | None, target: str | None, sp
 @click.argument("input", type=click.Path(exists=False))
 @click.option("--out", "out", type=click.Path(dir_okay=False), default="-", show_default=True,
               help="CSV file to write ('-' for standard output).")
-def predict(model: str, input: str, out: str) -> None:  # noqa: A002 - the user's word
+def predict(model: str, input: str, out: str) -> None:  # `input`: the user's word
     """Predict for a CSV/NPZ/IDX file of samples; write CSV with labels and probabilities.
 
     \b
@@ -235,6 +246,283 @@ def info(model: str, as_json: bool) -> None:
         click.echo(json.dumps(result))
     else:
         jobs.print_info(result)
+
+
+# ------------------------------------------------------------------------ teaching commands
+def _teach_options(f: Any) -> Any:
+    """Options shared by explain and gradcheck: a small configuration or a saved model."""
+    options = [
+        click.option("--sizes", default="2,3,2", show_default=True, callback=_hidden,
+                     help="Layer sizes n_0,n_1,...,n_L (inputs first)."),
+        click.option("--activation", default="sigmoid", show_default=True,
+                     help="Hidden activation σ."),
+        click.option("--output", default="sigmoid", show_default=True,
+                     help="Output activation."),
+        click.option("--loss", default="mse", show_default=True,
+                     help="mse, cross_entropy (softmax output) or binary_cross_entropy."),
+        click.option("--bias", type=click.Choice(["learned", "frozen", "none", "unit"]),
+                     default="learned", show_default=True, help="Bias mode of every layer."),
+        click.option("--bias-init", type=float, default=None,
+                     help="Every bias's value (default: small random values, 2 decimals)."),
+        click.option("--batch", type=int, default=2, show_default=True,
+                     help="Samples in the mini-batch."),
+        click.option("--reduction", type=click.Choice(["mean", "sum"]), default="mean",
+                     show_default=True, help="Batch gradient: mean or sum over samples."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--model", type=click.Path(dir_okay=False), default=None,
+                     help="A saved model instead of a configuration (with --data)."),
+        click.option("--data", default=None,
+                     help="With --model: data set whose first --batch training samples are used."),
+        click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                     help="Folder of fashion-mnist/mnist IDX files."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _teach_problem(opts: dict[str, Any]) -> Any:
+    """(net, X, Y) from the shared options."""
+    from deltaprop import explain as explain_module
+
+    if opts["batch"] < 1:
+        raise click.BadParameter(f"must be >= 1; got {opts['batch']}", param_hint="--batch")
+    if opts["model"]:
+        if not opts["data"]:
+            raise click.UsageError("--model needs --data NAME (the samples to run it on)")
+        return explain_module.model_problem(opts["model"], opts["data"], m=opts["batch"],
+                                            data_dir=opts["data_dir"])
+    if opts["data"]:
+        raise click.UsageError("--data applies only with --model")
+    return explain_module.demo_problem(
+        opts["sizes"], activation=opts["activation"], output=opts["output"], loss=opts["loss"],
+        bias=opts["bias"], bias_init=opts["bias_init"], m=opts["batch"], seed=opts["seed"])
+
+
+@cli.command()
+@_teach_options
+@click.option("--lr", type=float, default=0.5, show_default=True, help="Learning rate α.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True, help="Terminal layout, a markdown document, or every number "
+              "as JSON.")
+@click.option("--force", is_flag=True,
+              help="Print layers of more than 8 neurons or batches of more than 4 samples.")
+def explain(**opts: Any) -> None:
+    """One forward pass, backward pass and SGD step, every number with its equation.
+
+    Prints, layer by layer (l = 1 … L as in seed 000): z and a = σ(z) (2), δ^L (9),
+    δ^l (8), ∂C/∂w_kj = δ_k a_j (10), ∂C/∂b_k = δ_k (14), the new w (11) and b (15);
+    per-sample δ rows, then their sum and mean over the batch. Weights and inputs of the
+    default problem have 2 decimals, so every number can be checked by hand. Refuses a layer
+    of more than 8 neurons or more than 4 samples unless --force.
+
+    \b
+    Examples:
+      deltaprop explain
+      deltaprop explain --bias frozen --format markdown
+      deltaprop explain --sizes 3,4,3 --activation tanh --output softmax --loss cross_entropy
+      deltaprop explain --model m.safetensors --data circles --batch 3
+    """
+    from deltaprop import explain as explain_module
+    from deltaprop import report
+
+    net, X, Y = _teach_problem(opts)
+    result = explain_module.trace(net, X, Y, lr=opts["lr"], reduction=opts["reduction"],
+                                  force=opts["force"])
+    if opts["fmt"] == "json":
+        click.echo(report.explain_json(result))
+    elif opts["fmt"] == "markdown":
+        click.echo(report.explain_markdown(result), nl=False)
+    else:
+        from rich.console import Console
+
+        report.explain_text(result, Console(highlight=False))
+
+
+@cli.command()
+@_teach_options
+@click.option("--bias-rule", type=click.Choice(["delta", "layer-sum"]), default="delta",
+              show_default=True, help="Bias gradient checked: the neuron's own δ (eq. 14), or "
+              "seed 002's mistaken sum of the layer's δs.")
+@click.option("--eps", type=float, default=1e-5, show_default=True, help="Finite-difference step.")
+@click.option("--tol", type=float, default=1e-6, show_default=True,
+              help="Largest accepted relative error.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True)
+def gradcheck(**opts: Any) -> None:
+    """Compare backprop's gradients with central differences, in float64.
+
+    A table per layer: the largest absolute and relative error of ∂C/∂W and of ∂C/∂b
+    separately, then a PASS/FAIL verdict with the tolerance. Exit status 0 when the check
+    passes, 1 when it fails. --bias-rule layer-sum checks seed 002's mistaken rule (every
+    bias corrected by the sum of its layer's δs) and fails.
+
+    \b
+    Examples:
+      deltaprop gradcheck
+      deltaprop gradcheck --bias unit --activation tanh --sizes 3,4,2
+      deltaprop gradcheck --bias-rule layer-sum          # exit status 1: FAIL
+      deltaprop gradcheck --model m.safetensors --data circles --batch 4
+    """
+    from deltaprop import gradcheck as gradcheck_module
+    from deltaprop import report
+
+    net, X, Y = _teach_problem(opts)
+    result = gradcheck_module.check(net, X, Y, opts["reduction"], opts["eps"], opts["tol"],
+                                    bias_rule=opts["bias_rule"])
+    if opts["fmt"] == "json":
+        click.echo(json.dumps(report.gradcheck_dict(result)))
+    elif opts["fmt"] == "markdown":
+        click.echo(report.gradcheck_markdown(result), nl=False)
+    else:
+        from rich.console import Console
+
+        report.gradcheck_text(result, Console(highlight=False))
+    if not result.passed:
+        click.get_current_context().exit(1)
+
+
+@cli.command("bias-study")
+@_data_options
+@click.option("--seeds", type=int, default=3, show_default=True, help="Network seeds per mode.")
+@click.option("--epochs", type=int, default=None, help="Epochs (default: per data set).")
+@click.option("--hidden", default=None, help="Hidden sizes, e.g. 16,16 (default: per data set).")
+@click.option("--batch-size", type=int, default=None, help="Default: per data set.")
+@click.option("--lr", type=float, default=None, help="SGD (momentum 0.9) learning rate.")
+@click.option("--activation", default="relu", show_default=True)
+@click.option("--target", type=float, default=None,
+              help="Validation accuracy whose first epoch is reported (default: per data set).")
+@click.option("--subset", type=int, default=None,
+              help="Training samples used (default: 12000 for fashion-mnist/mnist, else all).")
+@click.option("--modes", default=",".join(["learned", "unit", "frozen-0", "frozen-1", "none",
+                                           "layer-sum"]), show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64",
+              show_default=True)
+@click.option("--out-plot", type=click.Path(dir_okay=False), default=None,
+              help="Write the learning curves per mode to this PNG/SVG.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print every number as one JSON object.")
+def bias_study(**opts: Any) -> None:
+    """Seed 003's experiment: the same network trained with each bias treatment.
+
+    Modes: learned, unit (a bias unit with constant activation 1), frozen-0 and frozen-1
+    (never updated), none, and layer-sum (seed 002's mistaken rule, teaching only). Prints
+    final train/validation loss and accuracy (mean ± std over seeds), epochs to reach a
+    target accuracy, and the memory biases take next to weights. Defaults per data set keep
+    a run near a minute on 2 cores (fashion-mnist/mnist use a training subset; the output
+    says so).
+
+    \b
+    Examples:
+      deltaprop bias-study --data circles --out-plot circles.png
+      deltaprop bias-study --data digits --seeds 5 --json
+      deltaprop bias-study --data fashion-mnist --epochs 5 --modes learned,none
+    """
+    import time
+
+    from deltaprop import bias_study as study_module
+    from deltaprop import report
+
+    hidden = _hidden(None, None, opts["hidden"]) if opts["hidden"] is not None else None  # type: ignore[arg-type]
+    modes = [m.strip() for m in opts["modes"].split(",") if m.strip()]
+    started = time.perf_counter()
+    progress = None
+    if sys.stderr.isatty() and not opts["as_json"]:
+        from rich.console import Console
+
+        status = Console(stderr=True).status("training")
+        status.start()
+
+        def progress(mode: str, seed: int) -> None:
+            status.update(f"training: bias {mode}, seed {seed}")
+    try:
+        study = study_module.run(
+            opts["data"], seeds=opts["seeds"], epochs=opts["epochs"], hidden=hidden,
+            batch_size=opts["batch_size"], lr=opts["lr"], activation=opts["activation"],
+            target=opts["target"], subset=opts["subset"], modes=modes,
+            data_dir=opts["data_dir"], dtype=opts["dtype"], progress=progress)
+    finally:
+        if progress is not None:
+            status.stop()
+    study["seconds"] = time.perf_counter() - started
+    if opts["out_plot"]:
+        study_module.plot_curves(study, opts["out_plot"])
+        study["plot"] = opts["out_plot"]
+    if opts["as_json"]:
+        click.echo(json.dumps(study))
+    elif opts["fmt"] == "markdown":
+        click.echo(report.bias_study_markdown(study), nl=False)
+    else:
+        from rich.console import Console
+
+        report.bias_study_text(study, Console(highlight=False))
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="network.png",
+              show_default=True, help="Picture to write (.png, .svg or .pdf).")
+@click.option("--data", default=None, help="2-D data set whose decision regions to draw "
+              "(default: the model's training set when it is 2-D).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of fashion-mnist/mnist IDX files.")
+def draw(model: str, out: str, data: str | None, data_dir: str | None) -> None:
+    """Draw a model: neurons coloured by bias, connections by weight, decision regions.
+
+    Connections are wider for larger |w|, red for w < 0 and blue for w > 0; neurons are
+    filled by their bias (grey: no bias; a square "1" is a bias unit). With 2 inputs and a
+    2-D data set, a second panel shows the decision regions the model learned.
+
+    \b
+    Examples:
+      deltaprop train --data circles --hidden 8 --out c.safetensors
+      deltaprop draw c.safetensors --out c.png
+      deltaprop draw model.safetensors --out net.svg
+    """
+    from deltaprop import datasets, io
+    from deltaprop import draw as draw_module
+
+    net = io.load(model)
+    prep = net.meta.get("preprocessing")
+    scaler = datasets.Scaler.from_dict(prep) if prep else None
+    name = data
+    if name is None and net.n_inputs == 2 and net.meta.get("data") in datasets.DATASETS:
+        name = net.meta["data"]
+    points = None
+    if name is not None:
+        dataset = datasets.load(name, data_dir=data_dir, seed=0, dtype=net.dtype.name)
+        if dataset.n_features != 2 or net.n_inputs != 2:
+            raise ValueError(f"decision regions need 2-D data and a 2-input model; "
+                             f"{dataset.name} has {dataset.n_features} features, the model "
+                             f"takes {net.n_inputs} inputs")
+        points = (dataset.X_test, dataset.y_test)
+    result = draw_module.draw(net, out, data=points, scaler=scaler)
+    width, height = result["size"]
+    regions = " with decision regions" if result["regions"] else ""
+    click.echo(f"wrote {result['path']} ({width}×{height} px){regions}")
+
+
+# ------------------------------------------------------------------------ export
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--opset", type=int, default=17, show_default=True,
+              help="ONNX opset (13 or later; 20+ writes GELU as the Gelu operator).")
+def export(model: str, out: str, opset: int) -> None:
+    """Write MODEL as a standard ONNX graph at OUT (needs deltaprop[onnx]).
+
+    \b
+    Example:
+      deltaprop export model.safetensors model.onnx
+    """
+    from deltaprop import onnx_export
+
+    try:
+        onnx_export.export_file(model, out, opset=opset)
+    except onnx_export.OnnxUnavailableError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"wrote {out}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

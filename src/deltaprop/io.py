@@ -10,7 +10,8 @@ bias tensor. Checkpoints add the optimizer's state (``"optimizer.<position>.<nam
 The header's metadata holds one JSON document under the key ``"deltaprop"``: format version,
 deltaprop version, the network's constructor arguments, class labels, the user's metadata
 (preprocessing, data set name, …) and, for checkpoints, the training state (epoch, history,
-optimizer hyperparameters and step, random generator state).
+optimizer hyperparameters and step, random generator state) — and ``data_sha256``, the
+SHA-256 of the tensor bytes, so corruption of the weights is refused rather than loaded.
 
 Writes are atomic: a temporary file in the same folder, flushed and fsynced, then renamed
 over the target, so a crash mid-save never leaves a truncated model. ``load`` validates the
@@ -20,6 +21,7 @@ raises :class:`ModelFileError` — one line naming the file and the problem — 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -115,8 +117,17 @@ def save(
         for key, array in (arrays or {}).items():
             tensors[f"state.{key}"] = np.ascontiguousarray(array)
         doc["training"] = state
+    # The tensors' bytes do not depend on the metadata, so a first serialisation gives the
+    # data region whose checksum the header then carries (a flipped bit is caught on load).
+    doc["data_sha256"] = hashlib.sha256(_data_region(st_save(tensors))).hexdigest()
     data = st_save(tensors, metadata={"deltaprop": json.dumps(doc)})
     write_atomically(Path(path), data)
+
+
+def _data_region(data: bytes) -> bytes:
+    """The tensor bytes of a serialised safetensors file (after the length and header)."""
+    (n,) = struct.unpack("<Q", data[:8])
+    return data[8 + n :]
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -124,11 +135,16 @@ def write_atomically(path: Path, data: bytes) -> None:
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"{path}: folder {folder} does not exist")
+    try:  # mkstemp makes the file 0600; give it the mode a plain open() would (or the old one)
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -180,6 +196,9 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             f"{path}: format version {version} is newer than this deltaprop reads "
             f"({FORMAT_VERSION}); upgrade deltaprop"
         )
+    checksum = doc.get("data_sha256")
+    if checksum is not None and hashlib.sha256(data[8 + n :]).hexdigest() != checksum:
+        raise ModelFileError(f"{path}: corrupt tensor data (checksum mismatch)")
     try:
         tensors = st_load(data)
     except Exception as e:  # safetensors raises its own error types for corrupt data

@@ -153,7 +153,12 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
         callbacks.append(Checkpoint(path, args["checkpoint_every"], net, optimizer, history,
                                     stopper, run_args))
     quiet = args.get("quiet") or args.get("as_json")
-    training.fit(
+    fit, root = training.fit, True
+    if args.get("distributed"):  # under mpirun: rank 0 alone checkpoints, saves and plots
+        from deltaprop import distributed
+
+        fit, root = distributed.fit, distributed.is_root()
+    fit(
         net, split["X_train"], split["y_train"], epochs=args["epochs"],
         batch_size=args["batch_size"] or None, optimizer=optimizer,
         reduction=args["reduction"], validation_data=split["validation"],
@@ -173,8 +178,9 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
         "batch_size": args["batch_size"],
         "test": test,
     }
-    io.save(net, args["out"])
-    if args.get("plot"):
+    if root:
+        io.save(net, args["out"])
+    if args.get("plot") and root:
         plot_history(history, args["plot"])
     return {
         "data": data.name,
@@ -196,7 +202,7 @@ def plot_history(history: training.History, path: str) -> None:
     epochs = [e + 1 for e in history.epoch]
     panels = [("loss", "val_loss")] + ([("accuracy", "val_accuracy")] if history.accuracy else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
-    for ax, (train_key, val_key) in zip(axes[0], panels):
+    for ax, (train_key, val_key) in zip(axes[0], panels, strict=True):
         ax.plot(epochs, getattr(history, train_key), label="train")
         if getattr(history, val_key):
             ax.plot(epochs, getattr(history, val_key), label="validation")
@@ -243,11 +249,12 @@ def _model_and_scaler(model: str) -> tuple[Network, datasets.Scaler]:
     return net, scaler
 
 
-def _transform(scaler: datasets.Scaler, X: np.ndarray, net: Network, source: str) -> np.ndarray:
+def _transform(scaler: datasets.Scaler, X: np.ndarray, net: Network, source: str,
+               model: str) -> np.ndarray:
     if X.ndim != 2 or X.shape[1] != net.n_inputs:
         raise datasets.DataError(
-            f"{source}: {X.shape[1] if X.ndim == 2 else '?'} features; the model takes "
-            f"{net.n_inputs}"
+            f"{source}: {X.shape[1] if X.ndim == 2 else '?'} features; the model {model} "
+            f"takes {net.n_inputs}"
         )
     return scaler.transform(X, net.dtype.name)
 
@@ -260,7 +267,7 @@ def evaluate(model: str, data: str, data_dir: str | None, target: str | None,
     net, scaler = _model_and_scaler(model)
     ds = datasets.load(data, data_dir=data_dir, dtype=net.dtype.name, target=target)
     X, y = (ds.X_test, ds.y_test) if split == "test" else (ds.X_train, ds.y_train)
-    X = _transform(scaler, X, net, ds.name)
+    X = _transform(scaler, X, net, ds.name, model)
     result: dict[str, Any] = {"model": model, "data": ds.name, "split": split, "samples": len(X)}
     if net.is_classifier:
         labels = np.asarray(ds.class_names)[y] if ds.class_names is not None else y
@@ -289,7 +296,7 @@ def print_evaluation(result: dict[str, Any]) -> None:
         table.add_column("")
         for c in result["classes"]:
             table.add_column(c, justify="right")
-        for c, row in zip(result["classes"], result["confusion_matrix"]):
+        for c, row in zip(result["classes"], result["confusion_matrix"], strict=True):
             table.add_row(c, *(str(v) for v in row))
         console.print(table)
 
@@ -300,7 +307,7 @@ def predict_csv(model: str, source: str) -> str:
 
     net, scaler = _model_and_scaler(model)
     X = datasets.load_features(source, dtype=net.dtype.name)
-    X = _transform(scaler, X.reshape(len(X), -1), net, source)
+    X = _transform(scaler, X.reshape(len(X), -1), net, source, model)
     out = _stdio.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if net.is_classifier:
@@ -310,7 +317,7 @@ def predict_csv(model: str, source: str) -> str:
         if net.n_outputs == 1:
             proba = np.hstack([1 - proba, proba])
         writer.writerow(["prediction", *(f"p_{n}" for n in names)])
-        for label, row in zip(net.predict(X), proba):
+        for label, row in zip(net.predict(X), proba, strict=True):
             writer.writerow([label, *(f"{p:.6g}" for p in row)])
     else:
         outputs = net.predict(X)

@@ -25,6 +25,7 @@ import numpy as np
 from deltaprop import optim as optim_module
 from deltaprop._validation import check_choice, check_fraction, check_int
 from deltaprop.network import REDUCTIONS, Gradients, Network
+from deltaprop.workspace import Workspace
 
 
 class TrainingDiverged(ArithmeticError):
@@ -256,6 +257,7 @@ def fit(
     history: History | None = None,
     early_stopping: EarlyStopping | None = None,
     gradient_hook: Callable[[Gradients, int], None] | None = None,
+    backprop: Callable[[Workspace, float], float] | None = None,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent and return its ``History``.
 
@@ -286,6 +288,10 @@ def fit(
     gradient_hook : callable(grads, m) or None
         Called after each backward pass, before clipping and the step (used by
         ``distributed`` to sum gradients across processes).
+    backprop : callable(ws, r) -> loss, or None
+        Stands in for ``net.backprop_into(ws, r)`` on each gathered batch: it must leave the
+        batch's ∇W, ∇b and output activations in ``ws`` and return the batch loss, as
+        ``backprop_into`` does (``distributed`` computes them across processes).
 
     Raises
     ------
@@ -329,19 +335,26 @@ def fit(
         stopper = EarlyStopping(check_int("patience", patience), min_delta)
     reporters = [*default_reporter(verbose), *callbacks]
 
+    if schedule is not None:
+        schedule.start(optimizer, initial_epoch)
     for cb in reporters:
         cb.on_train_begin(net, epochs, n_batches)
     # Overflow shows up as a non-finite loss, which the divergence guard below reports with
     # the epoch and batch; NumPy's own warnings would only repeat it without that context.
     errstate = np.errstate(over="ignore", invalid="ignore")
     errstate.__enter__()
+    # BLAS threads: below 1024 rows a batch's matrix products are too small for a second
+    # thread to pay for its hand-off, and on a shared or busy machine a spinning BLAS
+    # thread waits for a core. Measured on 2 cores (docs/performance.md): one thread was
+    # 2-8× faster per sample at m = 32…512. Undone in ``finally``.
+    blas_limit = _one_blas_thread() if m < ONE_BLAS_THREAD_BELOW else None
     try:
         for epoch in range(initial_epoch, epochs):
             started = time.perf_counter()
             for cb in reporters:
                 cb.on_epoch_begin(epoch)
-            if shuffle:
-                net.rng.shuffle(index)
+            if shuffle:  # a fresh permutation: the order depends on the generator alone,
+                index[:] = net.rng.permutation(n)  # so a checkpoint's rng state resumes it
             snapshot = [p.copy() for _, p in net.parameters()]  # last finite weights
             loss_sum = 0.0
             correct = 0
@@ -352,7 +365,7 @@ def fit(
                 np.take(X, rows, axis=0, out=w.inputs)
                 np.take(Y, rows, axis=0, out=w.targets)
                 r = r_of(rows.size)
-                loss = net.backprop_into(w, r)
+                loss = net.backprop_into(w, r) if backprop is None else backprop(w, r)
                 if not math.isfinite(loss):
                     _keep_finite(net, snapshot)
                     raise TrainingDiverged(
@@ -403,9 +416,22 @@ def fit(
             stopper.restore(net)
     finally:
         errstate.__exit__(None, None, None)
+        if blas_limit is not None:
+            blas_limit.restore_original_limits()
         for cb in reporters:
             cb.on_train_end(history)
     return history
+
+
+#: Batches with fewer rows than this train with one BLAS thread (see ``fit``).
+ONE_BLAS_THREAD_BELOW = 1024
+
+
+def _one_blas_thread() -> Any:
+    """Limit the BLAS libraries (not OpenMP) to one thread until ``restore_original_limits``."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _grad_arrays(grads: Gradients) -> list[np.ndarray]:

@@ -1,0 +1,404 @@
+"""The ``deltaprop`` command: end-to-end runs, help, bad command lines, saves, resume.
+
+End-to-end paths run the real command in a subprocess (``python -m deltaprop`` with
+PYTHONPATH set to the src folder, so they work installed or not); the rest calls
+``deltaprop.cli.main`` in-process, which is what the installed entry point runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import cli, datasets, jobs
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def deltaprop(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    env.pop("DELTAPROP_FASHION_MNIST", None)
+    return subprocess.run([sys.executable, "-m", "deltaprop", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``deltaprop ARGV`` in-process: (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return (0 if code is None else int(code)), out, err
+
+
+def one_line_error(err: str, interrupted: bool = False) -> str:
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    if interrupted:  # Click ends the ^C line on a terminal with a newline of its own
+        lines = [line for line in lines if line]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+# ------------------------------------------------------------------ end to end (subprocess)
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``deltaprop train`` with no arguments, in an empty folder."""
+    cwd = tmp_path_factory.mktemp("default")
+    proc = deltaprop("train", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    return {"cwd": cwd, "proc": proc, "model": cwd / "model.safetensors"}
+
+
+def test_default_train_reaches_95_percent_on_digits(default_run: dict[str, Any]) -> None:
+    last = default_run["proc"].stdout.strip().splitlines()[-1]
+    match = re.search(r"test accuracy (\d\.\d+); model saved to (\S+)", last)
+    assert match, last
+    # ≥ 95% is the issue's bar; the default MLP gets about 97% on the 450 test digits
+    assert float(match.group(1)) >= 0.95
+    assert match.group(2) == "model.safetensors"
+    assert default_run["model"].is_file()
+    assert "Traceback" not in default_run["proc"].stderr
+
+
+def test_info_of_the_saved_model(default_run: dict[str, Any]) -> None:
+    proc = deltaprop("info", "model.safetensors", "--json", cwd=default_run["cwd"])
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert info["config"]["sizes"][0] == 64 and info["config"]["sizes"][-1] == 10
+    assert info["meta"]["data"] == "digits"
+    assert info["classes"] == [str(k) for k in range(10)]
+    assert info["parameters"] == sum(
+        layer["weights"] + layer["biases"] for layer in info["layers"]
+    )
+    assert not info["checkpoint"]
+    human = deltaprop("info", "model.safetensors", cwd=default_run["cwd"])
+    assert human.returncode == 0 and "learned" in human.stdout
+
+
+def test_evaluate_repeats_the_training_test_accuracy(default_run: dict[str, Any]) -> None:
+    """Same data, same split (seed 0), same scaling from the file: the same numbers."""
+    proc = deltaprop("evaluate", "model.safetensors", "--data", "digits", "--json",
+                     cwd=default_run["cwd"])
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    saved = dp.load(default_run["model"]).meta["test"]
+    assert result["accuracy"] == saved["accuracy"]
+    assert result["loss"] == pytest.approx(saved["loss"], rel=1e-12)  # same float32 math
+    cm = np.array(result["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == result["samples"] == 450
+    assert np.trace(cm) / cm.sum() == pytest.approx(result["accuracy"], abs=1e-12)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "npz"])
+def test_predict_round_trip(default_run: dict[str, Any], fmt: str) -> None:
+    """Predictions from the CLI equal net.predict after the model's own scaling."""
+    data = datasets.load("digits")
+    X = data.X_test[:40]
+    cwd = default_run["cwd"]
+    source = cwd / f"samples.{fmt}"
+    if fmt == "csv":
+        header = ",".join(f"px{k}" for k in range(X.shape[1]))
+        np.savetxt(source, X, delimiter=",", header=header, comments="", fmt="%.9g")
+    else:
+        np.savez(source, X=X)
+    proc = deltaprop("predict", "model.safetensors", source.name, "--out", "pred.csv", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr
+    lines = (cwd / "pred.csv").read_text().splitlines()
+    assert lines[0].split(",") == ["prediction", *(f"p_{k}" for k in range(10))]
+    rows = [line.split(",") for line in lines[1:]]
+    net = dp.load(default_run["model"])
+    scaler = datasets.Scaler.from_dict(net.meta["preprocessing"])
+    Xs = scaler.transform(X, net.dtype.name)
+    assert [r[0] for r in rows] == [str(c) for c in net.predict(Xs)]
+    # probabilities are printed with 6 significant digits: |error| ≤ 5e-7 for p ≤ 1
+    proba = np.array([[float(v) for v in r[1:]] for r in rows])
+    np.testing.assert_allclose(proba, net.predict_proba(Xs), rtol=0, atol=1e-6)
+    # and the model is good on these rows, so the comparison is not of noise
+    assert np.mean(net.predict(Xs).astype(int) == data.y_test[:40]) >= 0.9
+
+
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    proc = deltaprop("train", "--data", "iris", "--epochs", "3", "--quiet",
+                     "--plot", "curves.png", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    png = tmp_path / "curves.png"
+    raw = png.read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+
+    image = matplotlib.image.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 400  # two panels
+    assert image.std() > 0  # not a blank canvas
+    assert png.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
+def test_json_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(["train", "--data", "iris", "--epochs", "2", "--json",
+                            "--out", str(tmp_path / "m.safetensors")], capsys)
+    assert status == 0, err
+    summary = json.loads(out)
+    assert set(summary["test"]) == {"loss", "accuracy"}
+    assert summary["model"] == str(tmp_path / "m.safetensors")
+    assert len(summary["history"]["loss"]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FASHION.is_dir(),
+                    reason=f"{FASHION} is absent; install Debian's dataset-fashion-mnist")
+def test_fashion_mnist_reaches_88_percent(tmp_path: Path) -> None:
+    """The documented Fashion-MNIST run (README): ≥ 88% test accuracy (about 1–2 minutes)."""
+    proc = deltaprop("train", "--data", "fashion-mnist", "--hidden", "256,128",
+                     "--batch-size", "128", "--epochs", "10", "--json", cwd=tmp_path,
+                     timeout=1800)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["data"] == "fashion-mnist"
+    assert summary["test"]["accuracy"] >= 0.88
+
+
+# ------------------------------------------------------------------ help and command lines
+def _commands() -> list[str]:
+    return sorted(cli.cli.commands)
+
+
+def test_top_level_help(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(["--help"], capsys)
+    assert status == 0
+    assert "Example" in out
+    for name in _commands():
+        assert name in out
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help_with_an_example(command: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run([command, "--help"], capsys)
+    assert status == 0
+    assert "Example" in out
+    assert f"deltaprop {command}" in out
+
+
+def test_help_subprocess_is_quick_to_import(tmp_path: Path) -> None:
+    """--help must not import the heavy libraries (matplotlib, sklearn, torch, safetensors)."""
+    code = ("import sys; from deltaprop import cli\n"
+            "try: cli.main(['--help'])\nexcept SystemExit: pass\n"
+            "heavy = [m for m in ('matplotlib', 'sklearn', 'torch', 'safetensors', 'rich') "
+            "if m in sys.modules]\nprint('HEAVY', heavy, file=sys.stderr)")
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert "HEAVY []" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["train", "--bogus"], "No such option"),
+        (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--epochs", "ten"], "--epochs"),
+        (["train", "--batch-size", "-1"], "--batch-size"),
+        (["train", "--val-split", "1.5"], "--val-split"),
+        (["train", "--checkpoint-every", "0"], "--checkpoint-every"),
+        (["train", "--patience", "0"], "--patience"),
+        (["train", "--hidden", "12,x"], "--hidden"),
+        (["train", "--hidden", "0"], "--hidden"),
+        (["train", "--bias", "sometimes"], "--bias"),
+        (["nonsense"], "No such command"),
+        (["info"], "MODEL"),
+        (["predict", "m.safetensors"], "INPUT"),
+    ],
+)
+def test_bad_command_line_exits_2(argv: list[str], fragment: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(argv, capsys)
+    assert status == 2, err
+    assert fragment in one_line_error(err)
+    assert out == ""
+
+
+def test_bad_command_line_subprocess(tmp_path: Path) -> None:
+    proc = deltaprop("train", "--epochs", "0", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "--epochs" in one_line_error(proc.stderr)
+    assert not list(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["train", "--data", "no-such-set", "--quiet"], "unknown data set"),
+        (["train", "--data", "iris", "--activation", "swish", "--quiet"], "swish"),
+        (["train", "--data", "iris", "--optimizer", "lion", "--quiet"], "lion"),
+        (["train", "--data", "iris", "--optimizer", "adam", "--momentum", "0.9", "--quiet"],
+         "--momentum"),
+    ],
+)
+def test_impossible_settings_exit_1(argv: list[str], fragment: str, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run([*argv, "--out", str(tmp_path / "m.safetensors")], capsys)
+    assert status == 1, err
+    assert fragment in one_line_error(err)
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted(opts: dict[str, Any]) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jobs, "train", interrupted)
+    status, _, err = run(["train"], capsys)
+    assert status == 130
+    assert one_line_error(err, interrupted=True) == "error: interrupted"
+
+
+# ------------------------------------------------------------------ interrupted saves
+def test_run_interrupted_during_save_keeps_the_old_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C (or a crash) inside the final save's fsync: the old model stays, bit for bit."""
+    model = tmp_path / "model.safetensors"
+    argv = ["train", "--data", "iris", "--epochs", "2", "--quiet", "--out", str(model)]
+    status, _, err = run([*argv, "--seed", "1"], capsys)
+    assert status == 0, err
+    before = model.read_bytes()
+    old = dp.load(model)
+
+    def fsync(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    status, _, err = run([*argv, "--seed", "2"], capsys)
+    monkeypatch.undo()
+    assert status == 130
+    assert one_line_error(err, interrupted=True) == "error: interrupted"
+    assert model.read_bytes() == before
+    again = dp.load(model)
+    for (_, p), (_, q) in zip(old.parameters(), again.parameters(), strict=True):
+        np.testing.assert_array_equal(p, q)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+def test_run_that_fails_keeps_the_old_model(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"precious")
+    status, _, err = run(["train", "--data", str(tmp_path / "missing.csv"), "--quiet",
+                          "--out", str(model)], capsys)
+    assert status == 1
+    one_line_error(err)
+    assert model.read_bytes() == b"precious"
+
+
+# ------------------------------------------------------------------ resume
+# Each epoch's order is a fresh permutation drawn from the network's generator, whose state
+# the checkpoint keeps: a resumed run sees the same batches and ends bitwise identical.
+def _tensors(path: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(path)
+
+
+def _assert_bitwise_equal(a: Path, b: Path) -> None:
+    ta, tb = _tensors(a), _tensors(b)
+    assert sorted(ta) == sorted(tb)
+    for name in ta:
+        assert ta[name].dtype == tb[name].dtype
+        assert ta[name].tobytes() == tb[name].tobytes(), name
+
+
+RESUME_SETTINGS = {
+    "adam": [],
+    "sgd": ["--optimizer", "sgd", "--lr", "0.05"],
+    # lr 0.05 makes Adam's validation loss bounce, so the stopper's best epoch, its wait
+    # counter and its saved best weights all matter for the resumed run
+    "adam-patience": ["--lr", "0.05", "--patience", "2"],
+    "sgd-patience-float64": ["--optimizer", "sgd", "--lr", "0.3", "--patience", "2",
+                             "--dtype", "float64", "--bias", "unit"],
+}
+
+
+@pytest.mark.parametrize("setting", sorted(RESUME_SETTINGS))
+def test_resume_is_bitwise_identical(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     setting: str) -> None:
+    """Run A: 6 epochs. Run B: 3 epochs with a checkpoint, then --resume to 6 epochs."""
+    common = ["--data", "digits", "--hidden", "24", "--checkpoint-every", "3", "--quiet",
+              *RESUME_SETTINGS[setting]]
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    status, _, err = run(["train", *common, "--epochs", "6", "--out", str(a)], capsys)
+    assert status == 0, err
+    status, _, err = run(["train", *common, "--epochs", "3", "--out", str(b)], capsys)
+    assert status == 0, err
+    ckpt = tmp_path / "b.ckpt.safetensors"
+    assert ckpt.is_file()
+    status, _, err = run(["train", "--resume", str(ckpt), "--epochs", "6", "--quiet",
+                          "--out", str(b)], capsys)
+    assert status == 0, err
+    _assert_bitwise_equal(a, b)
+    meta_a, meta_b = dp.load(a).meta, dp.load(b).meta
+    assert meta_a["epochs"] == meta_b["epochs"]
+    assert meta_a["test"] == meta_b["test"]
+
+
+def test_resume_after_a_killed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C right after epoch 3's checkpoint; --resume alone finishes the same 6 epochs."""
+    common = ["--data", "digits", "--hidden", "24", "--epochs", "6", "--checkpoint-every", "3",
+              "--optimizer", "sgd", "--momentum", "0.5", "--quiet"]
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    status, _, err = run(["train", *common, "--out", str(a)], capsys)
+    assert status == 0, err
+
+    real = jobs.Checkpoint.on_epoch_end
+
+    def on_epoch_end(self: jobs.Checkpoint, epoch: int, logs: dict[str, float]) -> None:
+        real(self, epoch, logs)
+        if epoch + 1 == 3:
+            raise KeyboardInterrupt
+
+    b.write_bytes(b"an older model")
+    monkeypatch.setattr(jobs.Checkpoint, "on_epoch_end", on_epoch_end)
+    status, _, err = run(["train", *common, "--out", str(b)], capsys)
+    monkeypatch.undo()
+    assert status == 130, err
+    assert b.read_bytes() == b"an older model"  # the interrupted run saved no model
+    status, _, err = run(["train", "--resume", str(tmp_path / "b.ckpt.safetensors"),
+                          "--quiet", "--out", str(b)], capsys)
+    assert status == 0, err
+    _assert_bitwise_equal(a, b)
+
+
+def test_resume_from_a_plain_model_is_an_error(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    model = tmp_path / "m.safetensors"
+    status, _, err = run(["train", "--data", "iris", "--epochs", "1", "--quiet",
+                          "--out", str(model)], capsys)
+    assert status == 0, err
+    status, _, err = run(["train", "--resume", str(model), "--out", str(tmp_path / "n.st")],
+                         capsys)
+    assert status == 1
+    assert str(model) in one_line_error(err) and "not a checkpoint" in err
+
+
+def test_resume_on_other_data_is_an_error(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(["train", "--data", "iris", "--epochs", "1", "--checkpoint-every", "1",
+                          "--quiet", "--out", str(tmp_path / "m.safetensors")], capsys)
+    assert status == 0, err
+    ckpt = tmp_path / "m.ckpt.safetensors"
+    status, _, err = run(["train", "--resume", str(ckpt), "--data", "digits", "--epochs", "2",
+                          "--quiet", "--out", str(tmp_path / "n.safetensors")], capsys)
+    assert status == 1
+    assert str(ckpt) in one_line_error(err)
