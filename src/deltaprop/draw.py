@@ -1,0 +1,189 @@
+"""A picture of a network (matplotlib, Agg): neurons coloured by bias, connections by weight.
+
+Neurons are circles, one column per layer (inputs first); a neuron's fill is its bias b_k
+on a diverging colour map (red < 0 < blue; grey where the layer has no bias, or where the
+bias is a bias unit, drawn as a square "1" under the layer it feeds). A connection's width
+grows with |w_kj| and its colour shows the sign. Colours are scaled by the network's largest
+|w| and |b|. For a network with 2 inputs and a 2-D data set, a second panel shows the
+decision regions it learned, with the data points, like the teaching playgrounds.
+
+The figure's size follows the network (wider with more layers, taller with wider layers),
+so two different models give different images. Layers wider than :data:`MAX_DRAWN` show
+their first and last neurons around an ellipsis.
+"""
+
+from __future__ import annotations
+
+import io as _stdio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deltaprop.network import Network
+
+MAX_DRAWN = 16
+FORMATS = ("png", "svg", "pdf")
+
+
+def _shown(n: int) -> list[int | None]:
+    """Indices of the neurons drawn for a layer of n (None marks the ellipsis)."""
+    if n <= MAX_DRAWN:
+        return list(range(n))
+    half = MAX_DRAWN // 2
+    return [*range(half), None, *range(n - half + 1, n)]
+
+
+def _network_panel(ax: Any, net: Network) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import TwoSlopeNorm
+
+    cmap = plt.get_cmap("RdBu")
+    w_max = max(float(np.abs(layer.W).max(initial=0.0)) for layer in net.layers) or 1.0
+    biases = [layer.b for layer in net.layers if layer.b is not None]
+    biases += [layer.W[:, -1] for layer in net.layers if layer.has_unit]
+    b_max = max((float(np.abs(b).max(initial=0.0)) for b in biases), default=0.0) or 1.0
+    w_norm = TwoSlopeNorm(0.0, -w_max, w_max)
+    b_norm = TwoSlopeNorm(0.0, -b_max, b_max)
+
+    columns = [_shown(n) for n in net.sizes]
+    height = max(len(c) for c in columns)
+
+    def y_of(col: list[int | None], pos: int) -> float:
+        return (height - 1) / 2 - (pos - (len(col) - 1) / 2)
+
+    for i, layer in enumerate(net.layers):
+        src, dst = columns[i], columns[i + 1]
+        for q, k in enumerate(dst):
+            if k is None:
+                continue
+            for p, j in enumerate(src):
+                if j is None:
+                    continue
+                w = float(layer.W[k, j])
+                ax.plot([i, i + 1], [y_of(src, p), y_of(dst, q)], color=cmap(w_norm(w)),
+                        lw=0.3 + 3.5 * abs(w) / w_max, zorder=1, solid_capstyle="round")
+            if layer.has_unit:  # the bias unit's connection: its weight is W's last column
+                w = float(layer.W[k, -1])
+                ax.plot([i, i + 1], [-1.2, y_of(dst, q)], color=cmap(w_norm(w)),
+                        lw=0.3 + 3.5 * abs(w) / w_max, ls=":", zorder=1)
+        if layer.has_unit:
+            ax.scatter([i], [-1.2], s=320, marker="s", c="white", edgecolors="black", zorder=2)
+            ax.text(i, -1.2, "1", ha="center", va="center", fontsize=8, zorder=3)
+
+    for col_index, col in enumerate(columns):
+        layer = net.layers[col_index - 1] if col_index else None
+        for pos, k in enumerate(col):
+            y = y_of(col, pos)
+            if k is None:
+                ax.text(col_index, y, "⋮", ha="center", va="center", fontsize=14)
+                continue
+            if layer is not None and layer.b is not None:
+                color = cmap(b_norm(float(layer.b[k])))
+            elif layer is None:
+                color = "white"  # an input: no bias
+            else:
+                color = "0.8"
+            ax.scatter([col_index], [y], s=320, c=[color], edgecolors="black", zorder=2)
+    labels = ["inputs"] + [f"l={i + 1}\n{la.activation.name}\nbias {la.bias}"
+                           for i, la in enumerate(net.layers)]
+    for col_index, text in enumerate(labels):
+        ax.text(col_index, height - 0.3, text, ha="center", va="bottom", fontsize=8)
+    ax.set_xlim(-0.5, len(columns) - 0.5)
+    ax.set_ylim(-1.8, height + 0.9)
+    ax.axis("off")
+    sm_w = plt.cm.ScalarMappable(norm=w_norm, cmap=cmap)
+    sm_b = plt.cm.ScalarMappable(norm=b_norm, cmap=cmap)
+    fig = ax.figure
+    fig.colorbar(sm_w, ax=ax, fraction=0.04, pad=0.01, label="weight w")
+    fig.colorbar(sm_b, ax=ax, fraction=0.04, pad=0.04, label="bias b")
+
+
+def _regions_panel(ax: Any, net: Network, X: np.ndarray, y: np.ndarray, scaler: Any) -> None:
+    """Decision regions over the data's bounding box (raw feature units), with the points."""
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    pad = 0.1 * (hi - lo + 1e-12)
+    g0 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], 200)
+    g1 = np.linspace(lo[1] - pad[1], hi[1] + pad[1], 200)
+    G0, G1 = np.meshgrid(g0, g1)
+    grid = np.column_stack([G0.ravel(), G1.ravel()])
+    if scaler is not None:
+        grid = scaler.transform(grid, net.dtype.name)
+    P = net.predict_proba(grid)
+    if net.is_classifier:
+        index = net.index_of(P).reshape(G0.shape)
+        n = max(net.n_classes, 2)
+        ax.contourf(G0, G1, index, levels=np.arange(n + 1) - 0.5, cmap="coolwarm", alpha=0.35)
+        ax.scatter(X[:, 0], X[:, 1], c=y, cmap="coolwarm", vmin=0, vmax=n - 1, s=10,
+                   edgecolors="black", linewidths=0.3)
+    else:
+        ax.contourf(G0, G1, P[:, 0].reshape(G0.shape), levels=20, cmap="viridis")
+        ax.scatter(X[:, 0], X[:, 1], c="black", s=6)
+    ax.set_title("decision regions")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+
+
+def draw(
+    net: Network,
+    path: str | Path,
+    *,
+    data: tuple[np.ndarray, np.ndarray] | None = None,
+    scaler: Any = None,
+) -> dict[str, Any]:
+    """Write a picture of ``net`` to ``path`` (``.png``, ``.svg`` or ``.pdf``).
+
+    Parameters
+    ----------
+    net : Network
+    path : the output file; its suffix picks the format.
+    data : (X, y), optional
+        Raw 2-D samples and labels; with a 2-input network, adds the decision regions.
+    scaler : datasets.Scaler, optional
+        The model's preprocessing, applied to the grid before prediction.
+
+    Returns
+    -------
+    dict
+        ``path``, ``format``, ``size`` (width, height in pixels at 100 dpi), ``regions``.
+
+    Raises
+    ------
+    ValueError
+        Unknown format, or data that is not 2-D while a region panel was asked for.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deltaprop.io import write_atomically
+
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(f"{path}: unknown picture format; use one of .{', .'.join(FORMATS)}")
+    regions = data is not None
+    if regions and (net.n_inputs != 2 or np.asarray(data[0]).shape[1] != 2):
+        raise ValueError(
+            f"decision regions need 2-D data and a 2-input network; the network takes "
+            f"{net.n_inputs} inputs"
+        )
+    height = max(len(_shown(n)) for n in net.sizes)
+    width_in = 1.2 + 1.6 * len(net.sizes)
+    height_in = 1.6 + 0.55 * height
+    if regions:
+        fig, (ax_net, ax_reg) = plt.subplots(
+            1, 2, figsize=(width_in + max(height_in, 4.0), max(height_in, 4.0)),
+            gridspec_kw={"width_ratios": [width_in, max(height_in, 4.0)]},
+        )
+        _regions_panel(ax_reg, net, np.asarray(data[0]), np.asarray(data[1]), scaler)
+    else:
+        fig, ax_net = plt.subplots(figsize=(width_in, height_in))
+    _network_panel(ax_net, net)
+    buffer = _stdio.BytesIO()
+    fig.savefig(buffer, format=fmt, dpi=100)
+    size = tuple(round(float(v)) for v in fig.get_size_inches() * 100)
+    plt.close(fig)
+    write_atomically(path, buffer.getvalue())
+    return {"path": str(path), "format": fmt, "size": size, "regions": regions}

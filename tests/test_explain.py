@@ -1,0 +1,150 @@
+"""explain.trace and `deltaprop explain`: every number equals backprop and a hand computation.
+
+The manual computation below restates eqs. (2), (8)–(11), (14)–(15) with plain NumPy, one
+line per equation, independent of the library's workspace and layers. Tolerances: the
+library and the test compute the same float64 expressions in possibly different orders
+(BLAS vs. ``@`` on tiny matrices), so they agree to a few ulps of numbers of order 1;
+rtol = 1e-12, atol = 1e-14 leaves that margin and nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import cli, datasets, explain
+
+RTOL, ATOL = 1e-12, 1e-14
+LABELS = ("(2)", "(9)", "(8)", "(10)", "(14)", "(11)", "(15)")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`deltaprop ARGS` in-process: (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(list(args))
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def manual_step(Ws, bs, X, Y, alpha, r):
+    """Sigmoid hidden + sigmoid output + MSE (½‖a − y‖²), by the seeds' equations."""
+    A = [X]
+    Zs = []
+    for W, b in zip(Ws, bs, strict=True):
+        Z = A[-1] @ W.T + (0.0 if b is None else b)  # (2) z_k = Σ_j w_kj a_j + b_k
+        Zs.append(Z)
+        A.append(sigmoid(Z))  # (2) a = σ(z)
+    sp = [sigmoid(Z) * (1 - sigmoid(Z)) for Z in Zs]  # σ'(z) = σ(z)(1 − σ(z))
+    deltas = [None] * len(Ws)
+    deltas[-1] = (A[-1] - Y) * sp[-1]  # (9) δ^L = ∂C/∂a ⊙ σ'(z^L), ∂C/∂a = a − y for ½‖a−y‖²
+    for i in range(len(Ws) - 2, -1, -1):
+        deltas[i] = (deltas[i + 1] @ Ws[i + 1]) * sp[i]  # (8) δ_k = Σ_m δ_m w_mk σ'(z_k)
+    dW = [r * d.T @ a for d, a in zip(deltas, A[:-1], strict=True)]  # (10) δ_k a_j, summed
+    db = [r * d.sum(axis=0) for d in deltas]  # (14) δ_k, summed over samples
+    W_new = [W - alpha * g for W, g in zip(Ws, dW, strict=True)]  # (11)
+    b_new = [None if b is None else b - alpha * g for b, g in zip(bs, db, strict=True)]  # (15)
+    return Zs, A[1:], deltas, dW, db, W_new, b_new
+
+
+@pytest.mark.parametrize("bias", ["learned", "unit", "frozen", "none"])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_json_equals_backprop_and_manual(capsys, bias: str, reduction: str) -> None:
+    code, out, _ = run(capsys, "explain", "--format", "json", "--bias", bias, "--batch", "3",
+                       "--reduction", reduction, "--lr", "0.3", "--seed", "4")
+    assert code == 0
+    result = json.loads(out)
+    net, X, Y = explain.demo_problem(bias=bias, m=3, seed=4)
+    assert result["X"] == X.tolist()
+    grads = net.backprop(X, Y, reduction)
+    Ws = [np.array(layer.W_in) for layer in net.layers]
+    bs = [None if layer.bias == "none" else
+          (layer.W[:, -1].copy() if layer.has_unit else layer.b.copy()) for layer in net.layers]
+    r = 1 / 3 if reduction == "mean" else 1.0
+    Zs, As, deltas, dW, db, W_new, b_new = manual_step(Ws, bs, X, Y, 0.3, r)
+    assert result["loss"] == pytest.approx(grads.loss, rel=RTOL)
+    for i, e in enumerate(result["layers"]):
+        close = {"rtol": RTOL, "atol": ATOL}
+        np.testing.assert_allclose(e["z"], Zs[i], **close)
+        np.testing.assert_allclose(e["a"], As[i], **close)
+        np.testing.assert_allclose(e["delta"], grads.delta[i], **close)
+        np.testing.assert_allclose(e["delta"], deltas[i], **close)
+        np.testing.assert_allclose(e["delta_sum"], deltas[i].sum(axis=0), **close)
+        np.testing.assert_allclose(e["delta_mean"], deltas[i].mean(axis=0), **close)
+        np.testing.assert_allclose(e["dW"], grads.dW[i][:, : net.layers[i].n_in], **close)
+        np.testing.assert_allclose(e["dW"], dW[i], **close)
+        np.testing.assert_allclose(e["W_new"], W_new[i], **close)
+        if bias in ("learned", "frozen"):
+            np.testing.assert_allclose(e["db"], grads.db[i], **close)
+            np.testing.assert_allclose(e["db"], db[i], **close)
+        if bias == "learned":
+            np.testing.assert_allclose(e["b_new"], b_new[i], **close)
+        if bias == "frozen":  # computed, reported, not applied
+            assert e["bias"]["applied"] is False
+            assert e["b_new"] == e["b"]
+        if bias == "unit":  # the bias unit's column: eq. (10) with a_j = 1 is eq. (14)
+            assert e["unit"]["activation"] == 1.0
+            np.testing.assert_allclose(e["unit"]["gradient"], db[i], **close)
+            np.testing.assert_allclose(e["unit"]["new_weights"], b_new[i], **close)
+        if bias == "none":
+            assert e["db"] is None and e["b"] is None
+    assert result["loss_after"] < result["loss"]  # one small step downhill on this batch
+
+
+def test_softmax_shortcut_delta_is_a_minus_y() -> None:
+    net, X, y = explain.demo_problem((3, 4, 3), activation="tanh", output="softmax",
+                                     loss="cross_entropy", m=2, seed=1)
+    result = explain.trace(net, X, y)
+    last = result["layers"][-1]
+    assert result["shortcut"] is True
+    np.testing.assert_allclose(last["delta"], np.subtract(last["a"], result["Y"]), rtol=RTOL,
+                               atol=ATOL)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_output_has_every_equation_label(capsys, fmt: str) -> None:
+    code, out, _ = run(capsys, "explain", "--format", fmt)
+    assert code == 0
+    for label in LABELS:
+        assert label in out, label
+    assert "Σ samples" in out and "mean" in out  # seed 002: sum and mean over samples
+
+
+def test_frozen_and_unit_are_named_in_text(capsys) -> None:
+    _, out, _ = run(capsys, "explain", "--bias", "frozen")
+    assert "NOT applied" in out
+    _, out, _ = run(capsys, "explain", "--bias", "unit")
+    assert "constant activation 1" in out
+
+
+def test_size_limit_and_force(capsys) -> None:
+    code, out, err = run(capsys, "explain", "--sizes", "2,9,2")
+    assert code == 1 and err.startswith("error: ") and err.count("\n") == 1 and "--force" in err
+    code, _, err = run(capsys, "explain", "--batch", "5")
+    assert code == 1 and "limit 4" in err
+    code, out, _ = run(capsys, "explain", "--sizes", "2,9,2", "--force", "--format", "json")
+    assert code == 0 and len(json.loads(out)["layers"][0]["z"][0]) == 9
+
+
+def test_model_and_data(tmp_path, capsys) -> None:
+    data = datasets.load("circles", seed=0, dtype="float64")
+    net = dp.Network([2, 4, 2], activation="tanh", dtype="float64", seed=0)
+    net.fit(data.X_train, data.y_train, epochs=1, verbose=0)
+    path = tmp_path / "m.safetensors"
+    net.save(path)
+    code, out, _ = run(capsys, "explain", "--model", str(path), "--data", "circles",
+                       "--batch", "3", "--format", "json")
+    assert code == 0
+    result = json.loads(out)
+    np.testing.assert_allclose(result["X"], data.X_train[:3])  # no preprocessing recorded
+    np.testing.assert_allclose(result["layers"][0]["W"], net.layers[0].W)
+    code, _, err = run(capsys, "explain", "--model", str(path), "--data", "digits")
+    assert code == 1 and "features" in err
+    code, _, err = run(capsys, "explain", "--model", str(path))
+    assert code == 2 and "--data" in err
