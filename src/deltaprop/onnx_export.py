@@ -1,0 +1,221 @@
+"""ONNX export: a Network as a standard ONNX graph (optional extra ``deltaprop[onnx]``).
+
+The graph is eq. (2) layer by layer, Z^l = A^{l−1}(W^l)ᵀ + b^l, A^l = σ(Z^l):
+
+- a layer with a bias (``learned``, ``frozen``) is ``Gemm(A, W, b, transB=1)``, W stored in
+  the book's (n_out, n_in) shape;
+- a bias unit (``unit``) is the same Gemm with the unit's column of W as b, since
+  W [a; 1] = W_{:, :n_in} a + W_{:, n_in} (layers.py);
+- ``none`` is ``MatMul(A, Wᵀ)``: no bias input at all;
+- σ is the ONNX operator of the same name: Relu, Sigmoid, Tanh, LeakyRelu (alpha 0.01),
+  Elu (alpha 1), Softplus, Softmax (axis −1), Identity; GELU's tanh approximation is the
+  ``Gelu`` operator with ``approximate="tanh"`` from opset 20, and the explicit formula
+  ½z(1 + tanh(√(2/π)(z + 0.044715 z³))) in Mul/Add/Tanh nodes below that.
+
+For float64 networks LeakyRelu, Elu, Softplus and Gelu are written as their formulas in
+elementary operators (Max, Min, Exp, Log, Where, …), which is what ``activations.py``
+computes: onnxruntime 1.31's CPU provider implements the first three for float32 only
+("Could not find an implementation for LeakyRelu(16)" on a double graph), and its double
+Gelu loses precision (relative errors of 2e-8, a float32 detour; tests/test_onnx.py).
+
+The input is ``"input"`` of shape (batch, n_0) with a symbolic batch dimension; the output is
+``"output"``, A^L (``Network.predict_proba``). The opset is explicit (default 17) and the IR
+version is the lowest that carries it, so current onnxruntime releases load the file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 13  # Softmax over the last axis alone (axis=-1 semantics) needs opset 13
+GELU_OPSET = 20  # first opset with Gelu(approximate="tanh")
+
+
+class OnnxUnavailableError(ImportError):
+    """The optional ``onnx`` package is not installed."""
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise OnnxUnavailableError(
+            "ONNX export needs the onnx package: install deltaprop[onnx] (pip install onnx)"
+        ) from None
+    return onnx
+
+
+class _Graph:
+    """Nodes and initializers being built, with unique names."""
+
+    def __init__(self, onnx: Any, dtype: np.dtype, opset: int) -> None:
+        self.onnx = onnx
+        self.helper = onnx.helper
+        self.dtype = dtype
+        self.opset = opset
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._count = 0
+
+    def name(self, stem: str) -> str:
+        self._count += 1
+        return f"{stem}_{self._count}"
+
+    def const(self, stem: str, value: Any) -> str:
+        """An initializer holding ``value`` in the graph's dtype."""
+        name = self.name(stem)
+        array = np.ascontiguousarray(np.asarray(value, dtype=self.dtype))
+        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str | None = None, **attrs: Any) -> str:
+        out = output or self.name(op.lower())
+        self.nodes.append(self.helper.make_node(op, inputs, [out], name=self.name(op), **attrs))
+        return out
+
+    # ---------------------------------------------------------------- activations
+    def activation(self, name: str, z: str) -> str:
+        """σ(z) as nodes; returns the output's name."""
+        native = self.dtype == np.float32  # onnxruntime: float32-only kernels (docstring)
+        if name == "identity":
+            return z
+        if name == "relu":
+            return self.node("Relu", [z])
+        if name == "sigmoid":
+            return self.node("Sigmoid", [z])
+        if name == "tanh":
+            return self.node("Tanh", [z])
+        if name == "softmax":
+            return self.node("Softmax", [z], axis=-1)
+        if name == "leaky_relu":
+            if native:
+                return self.node("LeakyRelu", [z], alpha=0.01)
+            scaled = self.node("Mul", [z, self.const("slope", 0.01)])
+            return self.node("Max", [z, scaled])  # max(z, 0.01 z), as activations.py
+        if name == "elu":
+            if native:
+                return self.node("Elu", [z], alpha=1.0)
+            negative = self.node("Min", [z, self.const("zero", 0.0)])
+            expm1 = self.node("Sub", [self.node("Exp", [negative]), self.const("one", 1.0)])
+            positive = self.node("Greater", [z, self.const("zero", 0.0)])
+            return self.node("Where", [positive, z, expm1])  # z > 0 ? z : e^z − 1
+        if name == "softplus":
+            if native:
+                return self.node("Softplus", [z])
+            # max(z, 0) + log(1 + e^{−|z|}): the overflow-free form of activations.py
+            tail = self.node("Exp", [self.node("Neg", [self.node("Abs", [z])])])
+            log1p = self.node("Log", [self.node("Add", [tail, self.const("one", 1.0)])])
+            return self.node("Add", [self.node("Relu", [z]), log1p])
+        if name == "gelu":
+            if native and self.opset >= GELU_OPSET:
+                return self.node("Gelu", [z], approximate="tanh")
+            # ½ z (1 + tanh(√(2/π) (z + 0.044715 z³))), PyTorch's approximate="tanh"
+            z2 = self.node("Mul", [z, z])
+            inner = self.node("Add", [self.node("Mul", [z2, self.const("k", 0.044715)]),
+                                      self.const("one", 1.0)])
+            u = self.node("Mul", [self.node("Mul", [inner, z]),
+                                  self.const("c", math.sqrt(2.0 / math.pi))])
+            t1 = self.node("Add", [self.node("Tanh", [u]), self.const("one", 1.0)])
+            return self.node("Mul", [self.node("Mul", [t1, z]), self.const("half", 0.5)])
+        raise ValueError(f"no ONNX mapping for activation {name!r}")
+
+
+def to_model(net: Any, *, opset: int = DEFAULT_OPSET) -> Any:
+    """The ``onnx.ModelProto`` of ``net`` (see the module docstring for the mapping).
+
+    Parameters
+    ----------
+    net : Network
+    opset : int
+        ONNX opset of the default domain, 13 or later; 20+ writes GELU as ``Gelu``.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Checked with ``onnx.checker.check_model(full_check=True)``.
+    """
+    onnx = _onnx()
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
+        raise ValueError(f"`opset` must be an integer >= {MIN_OPSET}; got {opset!r}")
+    if opset > onnx.defs.onnx_opset_version():
+        raise ValueError(
+            f"`opset` {opset} is newer than this onnx package supports "
+            f"({onnx.defs.onnx_opset_version()})"
+        )
+    dtype = np.dtype(net.dtype)
+    g = _Graph(onnx, dtype, opset)
+    elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
+    A = "input"
+    last = len(net.layers) - 1
+    for i, layer in enumerate(net.layers):
+        if layer.has_unit:
+            bias: np.ndarray | None = layer.W[:, -1]  # the bias unit's weights are b
+        else:
+            bias = layer.b
+        if bias is None:  # "none": z = A Wᵀ, no bias input
+            Z = g.node("MatMul", [A, g.const(f"layers.{i}.W_T", layer.W_in.T)])
+        else:
+            Z = g.node(
+                "Gemm",
+                [A, g.const(f"layers.{i}.W", layer.W_in), g.const(f"layers.{i}.b", bias)],
+                transB=1,
+            )
+        A = g.activation(layer.activation.name, Z)
+        if i == last:
+            g.node("Identity", [A], output="output")
+    graph = onnx.helper.make_graph(
+        g.nodes,
+        "deltaprop_mlp",
+        [onnx.helper.make_tensor_value_info("input", elem, ["batch", net.n_inputs])],
+        [onnx.helper.make_tensor_value_info("output", elem, ["batch", net.n_outputs])],
+        initializer=g.initializers,
+    )
+    from deltaprop import __version__
+
+    opset_ids = [onnx.helper.make_opsetid("", opset)]
+    model = onnx.helper.make_model(
+        graph,
+        opset_imports=opset_ids,
+        producer_name="deltaprop",
+        producer_version=__version__,
+        ir_version=onnx.helper.find_min_ir_version_for(opset_ids),
+    )
+    doc = {"config": str(net.config())}
+    if net.classes is not None:
+        doc["classes"] = str(list(np.asarray(net.classes).tolist()))
+    onnx.helper.set_model_props(model, doc)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def export(net: Any, path: str | os.PathLike[str], *, opset: int = DEFAULT_OPSET) -> None:
+    """Write ``net`` as an ONNX file at ``path`` (atomically: complete or untouched)."""
+    from deltaprop.io import write_atomically
+
+    model = to_model(net, opset=opset)
+    write_atomically(Path(path), model.SerializeToString())
+
+
+def export_file(
+    model_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    opset: int = DEFAULT_OPSET,
+) -> Any:
+    """Load the deltaprop model file ``model_path`` and write it as ONNX at ``out_path``.
+
+    Returns the loaded Network. Raises ``io.ModelFileError`` for a bad model file and
+    :class:`OnnxUnavailableError` when ``onnx`` is not installed (before reading anything).
+    """
+    from deltaprop import io
+
+    _onnx()
+    net = io.load(model_path)
+    export(net, out_path, opset=opset)
+    return net
