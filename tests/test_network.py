@@ -691,3 +691,23 @@ BAD_INPUT = [
 def test_bad_input_raises_a_clear_error(call, exc, match) -> None:
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_activation_list_may_name_every_layer_with_the_output_last():
+    # DESIGN.md §3: `activation` takes one entry per layer; the last one is the output's σ.
+    net = dp.Network([2, 3, 4, 2], activation=["tanh", "relu", "softmax"])
+    assert [layer.activation.name for layer in net.layers] == ["tanh", "relu", "softmax"]
+    with pytest.raises(ValueError, match="last entry 'sigmoid' is the output layer's"):
+        dp.Network([2, 3, 2], activation=["tanh", "sigmoid"])
+
+
+def test_copy_is_independent_of_the_original():
+    net = dp.Network([2, 3, 2], seed=0)
+    net.meta["data"] = "xor"
+    other = net.copy("float64")
+    other.meta["data"] = "circles"
+    other.sizes[0] = 99
+    other.layers[0].W[...] = 0
+    assert net.meta == {"data": "xor"} and net.sizes == [2, 3, 2]
+    assert np.abs(net.layers[0].W).sum() > 0
+    assert other.layers[0].W.dtype == np.float64

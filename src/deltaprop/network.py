@@ -9,6 +9,7 @@ rows; Δ^l's rows are the per-sample error signals δ^l, and the batch gradient 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +85,8 @@ class Network:
     sizes : sequence of int
         [n_0, n_1, ..., n_L]: inputs, then each layer's neuron count.
     activation : str or list of str
-        σ of the hidden layers (one name, or one per hidden layer).
+        σ of the hidden layers: one name, one per hidden layer, or one per layer whose last
+        entry repeats ``output``.
     output : str
         σ of the output layer.
     loss : {"cross_entropy", "binary_cross_entropy", "mse"}
@@ -125,12 +127,21 @@ class Network:
         self.dtype = lookup(DTYPES, dtype_name, "dtype")
         self.loss = losses.get(loss)
         self.output = activations.get(output)
+        if isinstance(activation, (list, tuple)) and len(activation) == n_layers:
+            # One entry per layer (DESIGN.md §3): the last one is the output's σ.
+            if activation[-1] != self.output.name:
+                raise ValueError(
+                    f"`activation`'s last entry {activation[-1]!r} is the output layer's; "
+                    f"it must equal `output` {self.output.name!r} (or give one per hidden layer)"
+                )
+            activation = list(activation[:-1])
         hidden_names = _per_layer("activation", activation, n_layers - 1, "hidden layer")
         hidden = [activations.get(a) for a in hidden_names]
         for k, a in enumerate(hidden):
             if not a.elementwise:
                 raise ValueError(
-                    f"`activation` {a.name!r} is allowed only as the output (layer {k + 1} is hidden)"
+                    f"`activation` {a.name!r} is allowed only as the output "
+                    f"(layer {k + 1} is hidden)"
                 )
         if self.loss.outputs is not None and self.output.name not in self.loss.outputs:
             raise ValueError(
@@ -231,7 +242,10 @@ class Network:
     def copy(self, dtype: str | None = None) -> Network:
         """An independent copy (in ``dtype`` if given): same parameters, same rng state."""
         other = object.__new__(Network)
+        shared = ("layers", "rng", "loss", "output")  # rebuilt below, or stateless registry objects
         other.__dict__.update(self.__dict__)
+        other.__dict__.update(copy.deepcopy({k: v for k, v in self.__dict__.items()
+                                             if k not in shared}))
         other.dtype = DTYPES[dtype] if dtype is not None else self.dtype
         other.rng = np.random.default_rng()
         other.rng.bit_generator.state = self.rng.bit_generator.state
