@@ -343,10 +343,11 @@ def fit(
     # the epoch and batch; NumPy's own warnings would only repeat it without that context.
     errstate = np.errstate(over="ignore", invalid="ignore")
     errstate.__enter__()
-    # BLAS threads: below 1024 rows a batch's matrix products are too small for a second
-    # thread to pay for its hand-off, and on a shared or busy machine a spinning BLAS
-    # thread waits for a core. Measured on 2 cores (docs/performance.md): one thread was
-    # 2-8× faster per sample at m = 32…512. Undone in ``finally``.
+    # BLAS threads: below 128 rows a batch's matrix products are too small for a second
+    # thread to pay for its hand-off (2 idle cores, m = 32: 1 and 2 threads tie), and on a
+    # shared, busy machine a spinning BLAS thread waits for a core (load 8 on 2 cores:
+    # 1 thread 2-8× faster at m = 32…512). From 128 rows an idle second core wins (m = 128:
+    # 2 threads 26 % faster), so the limit stops there (docs/performance.md).
     blas_limit = _one_blas_thread() if m < ONE_BLAS_THREAD_BELOW else None
     try:
         for epoch in range(initial_epoch, epochs):
@@ -424,7 +425,7 @@ def fit(
 
 
 #: Batches with fewer rows than this train with one BLAS thread (see ``fit``).
-ONE_BLAS_THREAD_BELOW = 1024
+ONE_BLAS_THREAD_BELOW = 128
 
 
 def _one_blas_thread() -> Any:

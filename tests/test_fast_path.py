@@ -1,0 +1,165 @@
+"""The optimised training path computes the reference equations and allocates nothing per batch.
+
+The oracle below is a plain NumPy transcription of eqs. (2), (9), (8), (10) and (14), one
+array expression per equation with fresh arrays, independent of the library's workspace,
+``out=`` buffers, BLAS-thread choice and optimizer scratch. No timing here: speed lives in
+benchmarks/bench_mlp.py.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import optim
+from deltaprop.training import LambdaCallback
+
+BIAS_MODES = ("learned", "frozen", "none", "unit")
+
+
+def reference_gradients(net, X, Y, r):
+    """Eqs. (2), (9), (8), (10), (14) for ReLU hidden layers and softmax + cross-entropy."""
+    A = [X]  # A[0] is a^0 = x, as in the book
+    Z = [None]
+    for layer in net.layers:
+        A_prev = A[-1]
+        if layer.has_unit:  # the bias unit: a constant activation 1 feeding an extra column
+            A_prev = np.hstack([A_prev, np.ones((A_prev.shape[0], 1), A_prev.dtype)])
+        z = A_prev @ layer.W.T + (layer.b if layer.b is not None else 0)  # (2)
+        Z.append(z)
+        if layer is net.layers[-1]:
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            A.append(e / e.sum(axis=1, keepdims=True))  # softmax
+        else:
+            A.append(np.maximum(z, 0))  # ReLU
+    L = len(net.layers)
+    delta = [None] * (L + 1)
+    delta[L] = A[L] - Y  # (9) for softmax + cross-entropy
+    for l in range(L - 1, 0, -1):
+        W_next = net.layers[l].W[:, : net.layers[l].n_in]  # no δ for the bias unit
+        delta[l] = (delta[l + 1] @ W_next) * (Z[l] > 0)  # (8)
+    dW, db = [], []
+    for l in range(1, L + 1):
+        A_prev = A[l - 1]
+        if net.layers[l - 1].has_unit:
+            A_prev = np.hstack([A_prev, np.ones((A_prev.shape[0], 1), A_prev.dtype)])
+        dW.append(r * delta[l].T @ A_prev)  # (10)
+        db.append(r * delta[l].sum(axis=0))  # (14)
+    return delta[1:], dW, db
+
+
+def _problem(dtype, mode, seed=0, n=13):
+    rng = np.random.default_rng(seed)
+    net = dp.Network([7, 6, 5, 3], activation="relu", bias=mode, bias_init=0.1,
+                     dtype=dtype, seed=seed)
+    X = rng.normal(size=(n, 7)).astype(dtype)
+    y = rng.integers(0, 3, n)
+    Y = np.eye(3, dtype=dtype)[y]
+    return net, X, y, Y
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mode", BIAS_MODES)
+@pytest.mark.parametrize("m", [8, 5])  # a full batch, and a short last batch of a workspace
+def test_workspace_path_matches_reference_equations(dtype, mode, m):
+    net, X, _, Y = _problem(dtype, mode)
+    ws = net.workspace(8).rows(m)  # what fit does for a short last batch
+    ws.inputs[...] = X[:m]
+    ws.targets[...] = Y[:m]
+    r = 1.0 / m
+    loss = net.backprop_into(ws, r)
+    delta, dW, db = reference_gradients(net, X[:m], Y[:m], r)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-13)
+    for i, layer in enumerate(net.layers):
+        assert ws.delta[i].dtype == np.dtype(dtype)
+        np.testing.assert_allclose(ws.delta[i], delta[i], **tol)
+        np.testing.assert_allclose(ws.nabla_W[i], dW[i], **tol)
+        if layer.b is None:
+            assert ws.nabla_b[i] is None
+        else:
+            np.testing.assert_allclose(ws.nabla_b[i], db[i], **tol)
+    p = ws.A[-1][np.arange(m), Y[:m].argmax(1)]
+    np.testing.assert_allclose(loss, -np.log(p).mean(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mode", BIAS_MODES)
+def test_fit_steps_equal_reference_sgd_momentum(dtype, mode):
+    """Two epochs of fit (13 rows, batches 4+4+4+1) = the reference equations + torch's SGD."""
+    net, X, y, Y = _problem(dtype, mode)
+    ref = net.copy()
+    order_rng = np.random.default_rng()
+    order_rng.bit_generator.state = net.rng.bit_generator.state
+    lr, mu = 0.1, 0.9
+    net.fit(X, y, epochs=2, batch_size=4, optimizer=optim.SGD(lr=lr, momentum=mu), verbose=0)
+    velocity: dict[tuple[int, str], np.ndarray] = {}
+    for _ in range(2):
+        index = order_rng.permutation(len(X))  # fit's order for the epoch
+        for start in range(0, len(X), 4):
+            rows = index[start : start + 4]
+            _, dW, db = reference_gradients(ref, X[rows], Y[rows], 1.0 / len(rows))
+            for i, layer in enumerate(ref.layers):
+                params = [("W", layer.W, dW[i])]
+                if layer.bias == "learned":
+                    params.append(("b", layer.b, db[i]))
+                for name, theta, g in params:
+                    key = (i, name)
+                    velocity[key] = g.copy() if key not in velocity else mu * velocity[key] + g
+                    theta -= (lr * velocity[key]).astype(theta.dtype)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    for got, want in zip(net.layers, ref.layers):
+        np.testing.assert_allclose(got.W, want.W, **tol)
+        if want.b is not None:
+            np.testing.assert_allclose(got.b, want.b, **tol)
+
+
+def test_flush_subnormals_zeroes_only_subnormals():
+    tiny = np.finfo(np.float32).tiny
+    a = np.array([1e-40, -3e-39, tiny / 2, 0.0, tiny, -1e-3, 1.0, 1e-20, 2e-23],
+                 dtype=np.float32)
+    before = a.copy()
+    optim.flush_subnormals(a)
+    np.testing.assert_array_equal(a[:4], 0)
+    np.testing.assert_array_equal(a[5:8], before[5:8])  # normal values: bit-for-bit
+    assert abs(a[4] - before[4]) <= 2.0**-123 and abs(a[8] - before[8]) <= 2.0**-123
+    b = np.array([1e-310, 1.0])  # float64: left alone (its subnormals are not reached)
+    optim.flush_subnormals(b)
+    assert b[0] == 1e-310
+
+
+def _per_batch_peak(n_batches: int) -> int:
+    """Bytes traced above the level after the second batch, over the rest of one fit."""
+    rng = np.random.default_rng(0)
+    m = 16
+    X = rng.normal(size=(n_batches * m, 20)).astype(np.float32)
+    y = rng.integers(0, 3, n_batches * m)
+    net = dp.Network([20, 16, 8, 3], seed=0)
+    marks: dict[str, int] = {}
+
+    def on_batch_end(epoch: int, batch: int, loss: float) -> None:
+        if batch == 1:  # the workspace and optimizer state exist by now
+            marks["base"] = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+
+    tracemalloc.start()
+    try:
+        net.fit(X, y, epochs=1, batch_size=m, optimizer=optim.SGD(lr=0.01, momentum=0.9),
+                verbose=0, callbacks=[LambdaCallback(on_batch_end=on_batch_end)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - marks["base"]
+
+
+def test_fit_allocates_nothing_per_batch_that_grows_with_the_epoch():
+    """The traced peak over an epoch is a small constant, the same for 20 or 400 batches.
+
+    What remains per batch is the loss's few (m,)-sized numbers and the accuracy count; the
+    epoch end adds the history entry and the next epoch's parameter snapshot (tiny here).
+    """
+    short, long = _per_batch_peak(20), _per_batch_peak(400)
+    assert long < 64 * 1024, long
+    assert long <= short + 4 * 1024, (short, long)
