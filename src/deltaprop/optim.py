@@ -46,7 +46,7 @@ def flush_subnormals(a: Array) -> None:
     Notes
     -----
     Adding and subtracting c = 2^-100 rounds every |a| < 2^-124 to 0 (a + c is exactly c)
-    and leaves every |a| > 2^-76 bit-for-bit unchanged (c is at most half its ulp); between
+    and leaves every |a| ≥ 2^-75 bit-for-bit unchanged (c is at most a quarter of its ulp); between
     them the change is at most 2^-123 ≈ 1e-37. Two cheap sweeps instead of a masked copy, which
     would allocate a boolean array every step.
     """

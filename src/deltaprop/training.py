@@ -363,8 +363,10 @@ def fit(
             for batch, start in enumerate(range(0, n, m)):
                 rows = index[start : start + m]
                 w = ws.rows(rows.size)
-                np.take(X, rows, axis=0, out=w.inputs)
-                np.take(Y, rows, axis=0, out=w.targets)
+                # mode="clip": the rows are a permutation, so no index can be out of range,
+                # and NumPy's default "raise" mode gathers through a buffer, 3× slower.
+                np.take(X, rows, axis=0, out=w.inputs, mode="clip")
+                np.take(Y, rows, axis=0, out=w.targets, mode="clip")
                 r = r_of(rows.size)
                 loss = net.backprop_into(w, r) if backprop is None else backprop(w, r)
                 if not math.isfinite(loss):
