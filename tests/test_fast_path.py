@@ -63,7 +63,7 @@ def _problem(dtype, mode, seed=0, n=13):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("mode", BIAS_MODES)
-@pytest.mark.parametrize("m", [8, 5])  # a full batch, and a short last batch of a workspace
+@pytest.mark.parametrize("m", [8, 5, 1])  # full batch, short last batch, one sample (outer product path)
 def test_workspace_path_matches_reference_equations(dtype, mode, m):
     net, X, _, Y = _problem(dtype, mode)
     ws = net.workspace(8).rows(m)  # what fit does for a short last batch

