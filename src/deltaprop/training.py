@@ -13,6 +13,7 @@ line per epoch otherwise, nothing with ``verbose=0``. No prints.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -339,16 +340,17 @@ def fit(
         schedule.start(optimizer, initial_epoch)
     for cb in reporters:
         cb.on_train_begin(net, epochs, n_batches)
+    settings = contextlib.ExitStack()
     # Overflow shows up as a non-finite loss, which the divergence guard below reports with
     # the epoch and batch; NumPy's own warnings would only repeat it without that context.
-    errstate = np.errstate(over="ignore", invalid="ignore")
-    errstate.__enter__()
+    settings.enter_context(np.errstate(over="ignore", invalid="ignore"))
     # BLAS threads: below 128 rows a batch's matrix products are too small for a second
     # thread to pay for its hand-off (2 idle cores, m = 32: 1 and 2 threads tie), and on a
     # shared, busy machine a spinning BLAS thread waits for a core (load 8 on 2 cores:
     # 1 thread 2-8× faster at m = 32…512). From 128 rows an idle second core wins (m = 128:
     # 2 threads 26 % faster), so the limit stops there (docs/performance.md).
-    blas_limit = _one_blas_thread() if m < ONE_BLAS_THREAD_BELOW else None
+    if m < ONE_BLAS_THREAD_BELOW:
+        settings.enter_context(_one_blas_thread())
     try:
         for epoch in range(initial_epoch, epochs):
             started = time.perf_counter()
@@ -418,9 +420,7 @@ def fit(
         if stopper is not None and restore_best and stopper.best_params:
             stopper.restore(net)
     finally:
-        errstate.__exit__(None, None, None)
-        if blas_limit is not None:
-            blas_limit.restore_original_limits()
+        settings.close()
         for cb in reporters:
             cb.on_train_end(history)
     return history
@@ -431,7 +431,7 @@ ONE_BLAS_THREAD_BELOW = 128
 
 
 def _one_blas_thread() -> Any:
-    """Limit the BLAS libraries (not OpenMP) to one thread until ``restore_original_limits``."""
+    """A context in which the BLAS libraries (not OpenMP) use one thread."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
