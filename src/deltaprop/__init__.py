@@ -1,16 +1,36 @@
-"""Public API re-exports and __version__; no logic."""
+"""Public API re-exports and __version__; no logic.
 
-from deltaprop import optim
-from deltaprop.network import Gradients, Network
+Names are imported on first use (PEP 562), so ``deltaprop --help`` starts without NumPy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# public name → the module that defines it
+_EXPORTS = {
+    "Network": "deltaprop.network",
+    "Gradients": "deltaprop.network",
+    "load": "deltaprop.io",
+    "optim": "deltaprop.optim",
+}
 
-def load(path, **kwargs):  # noqa: ANN001, ANN201 - thin re-export, typed in io.load
-    """Read a model file written by ``Network.save``; see :func:`deltaprop.io.load`."""
-    from deltaprop import io
+if TYPE_CHECKING:  # pragma: no cover
+    from deltaprop import optim
+    from deltaprop.io import load
+    from deltaprop.network import Gradients, Network
 
-    return io.load(path, **kwargs)
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")
+    module = importlib.import_module(_EXPORTS[name])
+    value = module if name == "optim" else getattr(module, name)
+    globals()[name] = value
+    return value
 
 
 __all__ = ["Gradients", "Network", "__version__", "load", "optim"]
