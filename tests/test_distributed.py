@@ -171,6 +171,9 @@ def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     killer = [str(SCRIPTS / "train_and_fail.py"), "kill", "5", "--", *train[2:]]
     runs["killed"] = mpirun(2, *killer, "--data", "iris", "--checkpoint-every", "1",
                             "--out", "cut.safetensors", cwd=d)
+    # The same iris run, not interrupted: what a resumed run must equal bit for bit.
+    runs["iris"] = mpirun(2, *train, "--data", "iris", "--checkpoint-every", "1",
+                          "--out", "iris.safetensors", cwd=d)
     return runs
 
 
@@ -220,6 +223,10 @@ def test_resume_under_mpi_continues_from_the_checkpoint(cli_runs) -> None:
     assert resumed.meta["epochs"] == 2
     assert any(not np.array_equal(p, q) for (_, p), (_, q) in
                zip(cut.parameters(), resumed.parameters(), strict=True))  # epoch 2 was trained
+    assert cli_runs["iris"].returncode == 0, cli_runs["iris"].stderr[-3000:]
+    uninterrupted = io.load(d / "iris.safetensors")
+    for (_, p), (_, q) in zip(uninterrupted.parameters(), resumed.parameters(), strict=True):
+        np.testing.assert_array_equal(q, p)  # resumed under MPI = never interrupted, bitwise
 
 
 @mpi
