@@ -402,3 +402,32 @@ def test_resume_on_other_data_is_an_error(tmp_path: Path,
                           "--quiet", "--out", str(tmp_path / "n.safetensors")], capsys)
     assert status == 1
     assert str(ckpt) in one_line_error(err)
+
+
+def test_resume_refuses_a_changed_learning_rate(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # The network and optimizer come from the checkpoint: a new --lr would be silently
+    # ignored, so it is refused.
+    status, _, err = run(["train", "--data", "iris", "--epochs", "1", "--checkpoint-every", "1",
+                          "--quiet", "--out", str(tmp_path / "m.safetensors")], capsys)
+    assert status == 0, err
+    ckpt = tmp_path / "m.ckpt.safetensors"
+    status, _, err = run(["train", "--resume", str(ckpt), "--lr", "0.5", "--epochs", "2",
+                          "--quiet", "--out", str(tmp_path / "n.safetensors")], capsys)
+    assert status == 1
+    assert "--lr cannot change when resuming" in one_line_error(err)
+
+
+def test_a_checkpoint_predicts_like_a_finished_model(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # Checkpoints carry the class names and the scaling, so evaluate on one is meaningful.
+    out = tmp_path / "m.safetensors"
+    status, _, err = run(["train", "--epochs", "2", "--checkpoint-every", "2", "--quiet",
+                          "--out", str(out)], capsys)
+    assert status == 0, err
+    from deltaprop import io
+
+    ckpt, final = io.load(tmp_path / "m.ckpt.safetensors"), io.load(out)
+    assert ckpt.meta["preprocessing"] == final.meta["preprocessing"]
+    assert ckpt.meta["epochs"] == 2
+    np.testing.assert_array_equal(ckpt.classes, final.classes)

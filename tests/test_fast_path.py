@@ -63,7 +63,8 @@ def _problem(dtype, mode, seed=0, n=13):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("mode", BIAS_MODES)
-@pytest.mark.parametrize("m", [8, 5, 1])  # full batch, short last batch, one sample (outer product path)
+# a full batch, a short last batch, one sample (the outer-product path)
+@pytest.mark.parametrize("m", [8, 5, 1])
 def test_workspace_path_matches_reference_equations(dtype, mode, m):
     net, X, _, Y = _problem(dtype, mode)
     ws = net.workspace(8).rows(m)  # what fit does for a short last batch
@@ -110,7 +111,7 @@ def test_fit_steps_equal_reference_sgd_momentum(dtype, mode):
                     velocity[key] = g.copy() if key not in velocity else mu * velocity[key] + g
                     theta -= (lr * velocity[key]).astype(theta.dtype)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
-    for got, want in zip(net.layers, ref.layers):
+    for got, want in zip(net.layers, ref.layers, strict=True):
         np.testing.assert_allclose(got.W, want.W, **tol)
         if want.b is not None:
             np.testing.assert_allclose(got.b, want.b, **tol)

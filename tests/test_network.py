@@ -711,3 +711,20 @@ def test_copy_is_independent_of_the_original():
     assert net.meta == {"data": "xor"} and net.sizes == [2, 3, 2]
     assert np.abs(net.layers[0].W).sum() > 0
     assert other.layers[0].W.dtype == np.float64
+
+
+@pytest.mark.parametrize("Y", [[[1.0, 1.0], [0.0, 1.0]], [[0.0, 0.0], [0.0, 1.0]],
+                               [[1.5, -0.5], [0.0, 1.0]]], ids=["multi-hot", "zero", "negative"])
+def test_cross_entropy_targets_must_be_distributions(Y):
+    # δ^L = a − y equals ∂C/∂z only when Σ_k y_k = 1 with y ≥ 0, so anything else is refused.
+    net = dp.Network([2, 2], output="softmax", loss="cross_entropy")
+    with pytest.raises(ValueError, match="one-hot or probabilities summing to 1"):
+        net.backprop(np.zeros((2, 2)), np.array(Y))
+
+
+def test_sigmoid_keeps_relative_precision_far_below_zero():
+    # float32 σ(−17) = 4.1399e-8 and σ(−20) = 2.0612e-9 (float64 reference); the tanh form
+    # gave 5.96e-8 and 0. 1e-5 relative: a few float32 ulps through log and exp.
+    z = np.array([-20.0, -17.0, -10.0, 10.0], dtype=np.float32)
+    reference = 1 / (1 + np.exp(-z.astype(np.float64)))
+    np.testing.assert_allclose(activations.get("sigmoid")(z), reference, rtol=1e-5)

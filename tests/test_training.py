@@ -61,7 +61,7 @@ def test_frozen_biases_never_move(small, make_optimizer):
     before = [layer.b.copy() for layer in net.layers]
     W_before = net.layers[0].W.copy()
     net.fit(X, y, epochs=3, batch_size=8, optimizer=make_optimizer(), verbose=0)
-    for layer, b in zip(net.layers, before):
+    for layer, b in zip(net.layers, before, strict=True):
         np.testing.assert_array_equal(layer.b, b)  # exactly: no optimizer may touch them
     assert not np.array_equal(net.layers[0].W, W_before)  # while the weights did train
 
@@ -89,7 +89,7 @@ def test_unit_equals_learned_over_a_whole_fit(small, make_optimizer):
     unit = dp.Network([4, 6, 3], bias="unit", bias_init=0.1, dtype="float64", seed=5)
     for net in (learned, unit):
         net.fit(X, y, epochs=4, batch_size=7, optimizer=make_optimizer(), verbose=0)
-    for a, b in zip(learned.layers, unit.layers):
+    for a, b in zip(learned.layers, unit.layers, strict=True):
         # Same arithmetic up to the order of one addition per entry (the bias enters the
         # matmul as w·1 instead of after it): float64 rounding, ~1e-16 per step, grows to
         # well below 1e-9 over 36 steps of these small nets.
@@ -119,7 +119,7 @@ def test_early_stopping_restores_the_best_validation_weights():
     best = int(np.argmin(hist.val_loss))
     assert hist.best_epoch == best
     assert len(hist.val_loss) == best + 6  # stopped after `patience` epochs without gain
-    for (_, p), saved in zip(net.parameters(), snapshots[best]):
+    for (_, p), saved in zip(net.parameters(), snapshots[best], strict=True):
         np.testing.assert_array_equal(p, saved)
     assert net.evaluate(X_val, y_val)["loss"] == pytest.approx(hist.val_loss[best], rel=1e-12)
 
@@ -143,16 +143,16 @@ def _trained(seed: int, X, y) -> list[np.ndarray]:
 def test_same_seed_is_bitwise_identical_and_other_seeds_differ(small):
     X, y = small
     a, b, c = _trained(7, X, y), _trained(7, X, y), _trained(8, X, y)
-    assert all(np.array_equal(p, q) for p, q in zip(a, b))
-    assert not any(np.array_equal(p, q) for p, q in zip(a, c))
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+    assert not any(np.array_equal(p, q) for p, q in zip(a, c, strict=True))
 
 
 # ------------------------------------------------------------------ batches and reporting
 def test_batch_size_one_and_full_batch_take_the_expected_steps(small):
     X, y = small
     for batch_size, steps in ((1, 60), (None, 1), (16, 4)):
-        counted = []
-        cb = training.LambdaCallback(on_batch_end=lambda e, b, loss: counted.append(b))
+        counted: list[int] = []
+        cb = training.LambdaCallback(on_batch_end=lambda e, b, loss, seen=counted: seen.append(b))
         net = dp.Network([4, 5, 3], seed=0)
         net.fit(X, y, epochs=1, batch_size=batch_size, optimizer=optim.SGD(lr=0.1),
                 callbacks=[cb], verbose=0)
@@ -219,3 +219,15 @@ def test_bad_fit_arguments(small, kwargs, message):
     X, y = small
     with pytest.raises((ValueError, TypeError), match=message):
         dp.Network([4, 5, 3]).fit(X, y, verbose=0, **kwargs)
+
+
+def test_an_epoch_stopped_by_a_callback_reports_over_the_samples_it_saw(small):
+    X, y = small
+    net = dp.Network([4, 5, 3], dtype="float64", seed=0)
+    expected = net.evaluate(X[:20], y[:20])["loss"]  # the first batch, before any step
+    stop_after_one = training.LambdaCallback(on_batch_end=lambda e, b, loss: True)
+    h = net.fit(X, y, epochs=3, batch_size=20, shuffle=False, optimizer=optim.SGD(lr=0.1),
+                verbose=0, callbacks=[stop_after_one])
+    # One batch of 20 of the 60 samples was seen: its loss is the epoch's, not a third of it.
+    assert h.epoch == [0]
+    assert h.loss[0] == pytest.approx(expected, rel=1e-12)

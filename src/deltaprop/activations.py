@@ -75,17 +75,20 @@ class Identity(Activation):
 
 
 class Sigmoid(Activation):
-    """σ(z) = 1 / (1 + e^{−z}), computed as ½(1 + tanh(z/2)) so no e^{|z|} can overflow."""
+    """σ(z) = 1 / (1 + e^{−z}), computed as exp(−log(1 + e^{−z})) with NumPy's logaddexp.
+
+    Neither form overflows; this one also keeps its relative precision for z ≪ 0, where
+    ½(1 + tanh(z/2)) cancels (float32: σ(−17) came out 5.96e-8 instead of 4.14e-8 and
+    σ(−20) as 0, which zeroes σ' = a(1 − a) and with it the layer's δ).
+    """
 
     name = "sigmoid"
 
     def f(self, Z: Array, out: Array) -> Array:
-        # 1/(1 + e^{-z}) = ½ (1 + tanh(z/2)): tanh saturates at ±1 instead of overflowing.
-        np.multiply(Z, 0.5, out=out)
-        np.tanh(out, out=out)
-        out += 1
-        out *= 0.5
-        return out
+        np.negative(Z, out=out)
+        np.logaddexp(0, out, out=out)  # log(1 + e^{−z}), computed without overflow
+        np.negative(out, out=out)
+        return np.exp(out, out=out)
 
     def prime(self, Z: Array, A: Array, out: Array) -> Array:
         """σ'(z) = a(1 − a), from a."""

@@ -491,7 +491,10 @@ def draw(model: str, out: str, data: str | None, data_dir: str | None) -> None:
         name = net.meta["data"]
     points = None
     if name is not None:
-        dataset = datasets.load(name, data_dir=data_dir, seed=0, dtype=net.dtype.name)
+        from deltaprop.jobs import data_seed
+
+        dataset = datasets.load(name, data_dir=data_dir, seed=data_seed(net),
+                                dtype=net.dtype.name)
         if dataset.n_features != 2 or net.n_inputs != 2:
             raise ValueError(f"decision regions need 2-D data and a 2-input model; "
                              f"{dataset.name} has {dataset.n_features} features, the model "

@@ -247,7 +247,9 @@ def model_problem(
     net = io.load(model)
     prep = net.meta.get("preprocessing")
     scaler = datasets.Scaler.from_dict(prep) if prep else datasets.Scaler("none")
-    dataset = datasets.load(data, data_dir=data_dir, seed=DATA_SEED_FOR_MODEL, dtype="float64")
+    from deltaprop.jobs import data_seed
+
+    dataset = datasets.load(data, data_dir=data_dir, seed=data_seed(net), dtype="float64")
     if dataset.n_features != net.n_inputs:
         raise ValueError(
             f"{dataset.name} has {dataset.n_features} features; the model takes {net.n_inputs}"

@@ -299,10 +299,33 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], 
                           if k.startswith("optimizer.")},
             }
         )
+        epoch = state["epoch"]
+        if not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"epoch {epoch!r} is not a count")
+        _check_optimizer_state(net, opt)
     except (KeyError, TypeError, ValueError) as e:
         raise ModelFileError(f"{path}: training state is malformed ({e})") from None
     state["arrays"] = {k[len("state.") :]: v for k, v in tensors.items() if k.startswith("state.")}
     return net, state, opt
+
+
+def _check_optimizer_state(net: Any, opt: Any) -> None:
+    """Every optimizer state array fits its parameter: position, shape, dtype, finiteness."""
+    shapes = []
+    for layer in net.layers:  # the order of Network.slots: W, then a learned b
+        shapes.append(layer.W.shape)
+        if layer.bias == "learned":
+            shapes.append(layer.b.shape)
+    if len(opt.state) > len(shapes):
+        raise ValueError(f"state for {len(opt.state)} parameters; the network trains "
+                         f"{len(shapes)}")
+    for position, arrays in enumerate(opt.state):
+        for name, a in arrays.items():
+            if a.shape not in (shapes[position], (1,)):  # (1,): a per-parameter scalar
+                raise ValueError(f"optimizer.{position}.{name} has shape {a.shape}; "
+                                 f"its parameter has {shapes[position]}")
+            if a.dtype != net.dtype or not np.isfinite(a).all():
+                raise ValueError(f"optimizer.{position}.{name} is not finite {net.dtype}")
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -20,6 +20,12 @@ DEFAULT_LR = {"sgd": 0.05}  # every other optimizer: 1e-3
 VALIDATION_SEED_OFFSET = 1  # the validation split draws from Generator([seed, 1])
 
 
+def data_seed(net: Network) -> int:
+    """The seed the model's training data was split with, so its test split is the same."""
+    seed = net.meta.get("data_seed", 0)
+    return seed if isinstance(seed, int) and seed >= 0 else 0
+
+
 def checkpoint_path(out: str) -> str:
     """``model.safetensors`` → ``model.ckpt.safetensors``."""
     p = Path(out)
@@ -31,9 +37,9 @@ class Checkpoint(training.Callback):
 
     def __init__(self, path: str, every: int, net: Network, optimizer: optim.Optimizer,
                  history: training.History, stopper: training.EarlyStopping | None,
-                 args: dict[str, Any]) -> None:
+                 args: dict[str, Any], classes: np.ndarray | None) -> None:
         self.path, self.every, self.net, self.optimizer = path, every, net, optimizer
-        self.history, self.stopper, self.args = history, stopper, args
+        self.history, self.stopper, self.args, self.classes = history, stopper, args, classes
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every:
@@ -44,7 +50,14 @@ class Checkpoint(training.Callback):
         if self.stopper is not None:
             state["early_stopping"] = self.stopper.state()
             arrays = {f"best.{k}": p for k, p in enumerate(self.stopper.best_params)}
-        io.save(self.net, self.path, optimizer=self.optimizer, training=state, arrays=arrays)
+        # fit trains on class indices; the file carries the names, so a checkpoint predicts
+        # like a finished model.
+        in_training, self.net.classes = self.net.classes, self.classes
+        self.net.meta["epochs"] = epoch + 1
+        try:
+            io.save(self.net, self.path, optimizer=self.optimizer, training=state, arrays=arrays)
+        finally:
+            self.net.classes = in_training
 
 
 def _prepared(args: dict[str, Any]) -> tuple[datasets.Dataset, dict[str, Any]]:
@@ -107,6 +120,10 @@ _RUN_OPTIONS = ("data", "data_dir", "target", "hidden", "activation", "output", 
                 "val_split", "patience", "checkpoint_every")
 
 
+# What --resume may change: how long to go on, and when to stop early.
+_RESUMABLE_OPTIONS = {"epochs", "patience", "checkpoint_every"}
+
+
 def train(opts: dict[str, Any]) -> dict[str, Any]:
     """``deltaprop train``: returns the JSON summary (history, test metrics, model path)."""
     args = dict(opts)
@@ -115,6 +132,13 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
         net, state, optimizer = io.load_checkpoint(args["resume"])
         saved = state.get("args", {})
         explicit = args.get("_explicit", set())
+        fixed = sorted(explicit & (set(_RUN_OPTIONS) - _RESUMABLE_OPTIONS))
+        if fixed:
+            raise ValueError(
+                f"{args['resume']}: --{fixed[0].replace('_', '-')} cannot change when resuming; "
+                "the checkpoint's settings are used (only --epochs, --patience and output "
+                "options may change)"
+            )
         for key in _RUN_OPTIONS:
             if key in saved and key not in explicit:
                 args[key] = saved[key]
@@ -145,13 +169,15 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
             stopper = training.EarlyStopping.from_state(state["early_stopping"], best)
     if stopper is None and args["patience"] is not None:
         stopper = training.EarlyStopping(args["patience"])
+    net.meta = _model_meta(args, data, split["scaler"], optimizer, history)  # checkpoints too
     net.classes = None  # fit sees class indices; the names are attached after
     callbacks: list[training.Callback] = []
     if args.get("checkpoint_every"):
         path = args.get("checkpoint_path") or checkpoint_path(args["out"])
         run_args = {k: args[k] for k in _RUN_OPTIONS}
+        names = None if data.class_names is None else np.asarray(data.class_names)
         callbacks.append(Checkpoint(path, args["checkpoint_every"], net, optimizer, history,
-                                    stopper, run_args))
+                                    stopper, run_args, names))
     quiet = args.get("quiet") or args.get("as_json")
     fit, root = training.fit, True
     if args.get("distributed"):  # under mpirun: rank 0 alone checkpoints, saves and plots
@@ -168,16 +194,7 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
     net.classes = None if data.class_names is None else np.asarray(data.class_names)
     test = net.evaluate(split["X_test"], data.y_test if data.class_names is None
                         else np.asarray(data.class_names)[data.y_test])
-    net.meta = {
-        "data": data.name,
-        "task": data.task,
-        "feature_shape": list(data.feature_shape),
-        "preprocessing": split["scaler"].to_dict(),
-        "optimizer": optimizer.state_dict()["hyper"] | {"name": optimizer.name},
-        "epochs": len(history.epoch),
-        "batch_size": args["batch_size"],
-        "test": test,
-    }
+    net.meta = _model_meta(args, data, split["scaler"], optimizer, history) | {"test": test}
     if root:
         io.save(net, args["out"])
     if args.get("plot") and root:
@@ -189,6 +206,21 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
         "history": history.as_dict(),
         "test": test,
         "model": args["out"],
+    }
+
+
+def _model_meta(args: dict[str, Any], data: datasets.Dataset, scaler: datasets.Scaler,
+                optimizer: optim.Optimizer, history: training.History) -> dict[str, Any]:
+    """What a model file says about its training: data, scaling, optimizer, epochs."""
+    return {
+        "data": data.name,
+        "data_seed": args["seed"],  # the split (and synthetic points) depend on it
+        "task": data.task,
+        "feature_shape": list(data.feature_shape),
+        "preprocessing": scaler.to_dict(),
+        "optimizer": optimizer.hyperparameters() | {"name": optimizer.name},
+        "epochs": len(history.epoch),
+        "batch_size": args["batch_size"],
     }
 
 
@@ -265,7 +297,8 @@ def evaluate(model: str, data: str, data_dir: str | None, target: str | None,
     from deltaprop import metrics
 
     net, scaler = _model_and_scaler(model)
-    ds = datasets.load(data, data_dir=data_dir, dtype=net.dtype.name, target=target)
+    ds = datasets.load(data, data_dir=data_dir, dtype=net.dtype.name, target=target,
+                       seed=data_seed(net))
     X, y = (ds.X_test, ds.y_test) if split == "test" else (ds.X_train, ds.y_train)
     X = _transform(scaler, X, net, ds.name, model)
     result: dict[str, Any] = {"model": model, "data": ds.name, "split": split, "samples": len(X)}

@@ -246,7 +246,7 @@ class Network:
         other.__dict__.update(self.__dict__)
         other.__dict__.update(copy.deepcopy({k: v for k, v in self.__dict__.items()
                                              if k not in shared}))
-        other.dtype = DTYPES[dtype] if dtype is not None else self.dtype
+        other.dtype = lookup(DTYPES, dtype, "dtype") if dtype is not None else self.dtype
         other.rng = np.random.default_rng()
         other.rng.bit_generator.state = self.rng.bit_generator.state
         other.layers = [
@@ -310,6 +310,13 @@ class Network:
             raise ValueError(f"`{name}` must have shape {one_d}({m}, {n_L}); got {Y.shape}")
         if self.loss.name == "binary_cross_entropy" and ((Y < 0) | (Y > 1)).any():
             raise ValueError(f"`{name}` targets for binary_cross_entropy must lie in [0, 1]")
+        if self.loss.name == "cross_entropy" and (
+            (Y < 0).any() or not np.allclose(Y.sum(axis=1), 1, atol=1e-6)
+        ):
+            # δ^L = a − y is ∂C/∂z only when each target row is a distribution (Σ y = 1).
+            raise ValueError(
+                f"`{name}` rows for cross_entropy must be one-hot or probabilities summing to 1"
+            )
         return np.ascontiguousarray(Y, dtype=self.dtype)
 
     # ----------------------------------------------------------------- the equations

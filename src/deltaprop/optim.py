@@ -34,7 +34,7 @@ State = dict[str, Array]
 
 
 def flush_subnormals(a: Array) -> None:
-    """Set a's subnormal entries (|a| < finfo.tiny) to 0, in place, allocating nothing.
+    """Set a's tiny entries (|a| < 2^-124, float32's subnormals among them) to 0, in place.
 
     Why: x86 CPUs take a microcode assist for every subnormal operand, so an optimizer
     state full of them makes each later sweep 50-100× slower (measured: ``b *= μ`` on a

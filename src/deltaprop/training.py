@@ -124,8 +124,13 @@ class ProgressBar(Callback):
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-        from rich.progress import TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self.console = Console(stderr=True)
         self.progress = Progress(
@@ -201,14 +206,14 @@ class EarlyStopping:
             if not self.best_params:
                 self.best_params = [p.copy() for _, p in net.parameters()]
             else:
-                for saved, (_, p) in zip(self.best_params, net.parameters()):
+                for saved, (_, p) in zip(self.best_params, net.parameters(), strict=True):
                     np.copyto(saved, p)
             return False
         self.wait += 1
         return self.wait >= self.patience
 
     def restore(self, net: Network) -> None:
-        for saved, (_, p) in zip(self.best_params, net.parameters()):
+        for saved, (_, p) in zip(self.best_params, net.parameters(), strict=True):
             np.copyto(p, saved)
 
 
@@ -287,8 +292,8 @@ def fit(
     verbose : int
         0 silent; 1 a progress bar on a terminal, else one line per epoch on stderr.
     gradient_hook : callable(grads, m) or None
-        Called after each backward pass, before clipping and the step (used by
-        ``distributed`` to sum gradients across processes).
+        Called after each backward pass, before clipping and the step; it may change the
+        gradients in place (``bias_study`` uses it for seed 002's mistaken layer-sum rule).
     backprop : callable(ws, r) -> loss, or None
         Stands in for ``net.backprop_into(ws, r)`` on each gathered batch: it must leave the
         batch's ∇W, ∇b and output activations in ``ws`` and return the batch loss, as
@@ -360,7 +365,7 @@ def fit(
                 index[:] = net.rng.permutation(n)  # so a checkpoint's rng state resumes it
             snapshot = [p.copy() for _, p in net.parameters()]  # last finite weights
             loss_sum = 0.0
-            correct = 0
+            correct = seen = 0
             stop = False
             for batch, start in enumerate(range(0, n, m)):
                 rows = index[start : start + m]
@@ -372,12 +377,7 @@ def fit(
                 r = r_of(rows.size)
                 loss = net.backprop_into(w, r) if backprop is None else backprop(w, r)
                 if not math.isfinite(loss):
-                    _keep_finite(net, snapshot)
-                    raise TrainingDiverged(
-                        f"loss became {loss} at epoch {epoch + 1}, batch {batch + 1}: "
-                        f"training diverged; try a lower learning rate (lr={optimizer.lr:g}). "
-                        "The network keeps its last finite weights."
-                    )
+                    _diverged(net, snapshot, f"loss became {loss}", epoch, batch, optimizer)
                 grads = Gradients(w.delta, w.nabla_W, w.nabla_b, loss, reduction)
                 if gradient_hook is not None:
                     gradient_hook(grads, rows.size)
@@ -387,6 +387,7 @@ def fit(
                     optim_module.clip_grad_value(_grad_arrays(grads), clip_value)
                 optimizer.step(net, grads)
                 loss_sum += loss / r
+                seen += rows.size
                 if net.is_classifier:
                     correct += int(
                         np.count_nonzero(net.index_of(w.A[-1]) == net.index_of(w.targets))
@@ -396,9 +397,13 @@ def fit(
                 if stop:
                     break
 
-            logs: dict[str, float] = {"loss": loss_sum / n}
+            # The loss is checked before each step; the last step's weights, here, once an
+            # epoch (a sweep over the parameters is too dear to make every batch).
+            if not all(np.isfinite(p).all() for _, p in net.parameters()):
+                _diverged(net, snapshot, "the weights became non-finite", epoch, batch, optimizer)
+            logs: dict[str, float] = {"loss": loss_sum / seen}  # seen < n if a callback stopped
             if net.is_classifier:
-                logs["accuracy"] = correct / n
+                logs["accuracy"] = correct / seen
             if X_val is not None:
                 val = net.evaluate_targets(X_val, Y_val)
                 logs.update({f"val_{k}": v for k, v in val.items()})
@@ -442,11 +447,21 @@ def _grad_arrays(grads: Gradients) -> list[np.ndarray]:
     return [*grads.dW, *(db for db in grads.db if db is not None)]
 
 
+def _diverged(net: Network, snapshot: list[np.ndarray], what: str, epoch: int, batch: int,
+              optimizer: optim_module.Optimizer) -> None:
+    """Keep finite weights and raise TrainingDiverged naming the epoch and batch."""
+    _keep_finite(net, snapshot)
+    raise TrainingDiverged(
+        f"{what} at epoch {epoch + 1}, batch {batch + 1}: training diverged; try a lower "
+        f"learning rate (lr={optimizer.lr:g}). The network keeps its last finite weights."
+    )
+
+
 def _keep_finite(net: Network, snapshot: list[np.ndarray]) -> None:
     """Leave ``net`` with finite weights: its own if they are, else the epoch's start."""
     params = [p for _, p in net.parameters()]
     if not all(np.isfinite(p).all() for p in params):
-        for p, saved in zip(params, snapshot):
+        for p, saved in zip(params, snapshot, strict=True):
             np.copyto(p, saved)
 
 
