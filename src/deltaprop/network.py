@@ -346,7 +346,7 @@ class Network:
 
         for i in reversed(range(len(layers))):  # l = L … 1
             layers[i].gradients(  # (10) ∂C/∂W = δ aᵀ, (14) ∂C/∂b = δ
-                ws.delta[i], ws.A_in(i), r, ws.nabla_W[i], ws.nabla_b[i]
+                ws.delta[i], ws.A_in(i), r, ws.nabla_W[i], ws.nabla_b[i], ws.ones
             )
             if i > 0:  # (8) δ^{l−1} = (W^l)ᵀ δ^l ⊙ σ'(z^{l−1})
                 layers[i].propagate(

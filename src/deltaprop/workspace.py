@@ -11,7 +11,7 @@ last batch uses row slices of the same buffers (``rows(m)``). Lists are indexed 
 - ``delta[i]``: layer i's per-sample error signals δ (m, n_{i+1}); ``sigma_prime[i]`` the
   scratch that receives σ'(Z[i]); ``grad_A``: ∂C/∂A^L for the general path of eq. (9);
 - ``nabla_W[i]``, ``nabla_b[i]``: the reduced gradients, shaped like W and b;
-- ``targets``: the batch's Y, (m, n_L).
+- ``targets``: the batch's Y, (m, n_L); ``ones``: m ones, for sums over the batch's rows.
 
 The ones columns are written once, at allocation: a bias unit's activation never changes.
 """
@@ -51,6 +51,7 @@ class Workspace:
         self.sigma_prime = [np.empty_like(Z) for Z in self.Z[:-1]]
         self.grad_A = np.empty_like(self.Z[-1])
         self.targets = np.empty_like(self.Z[-1])
+        self.ones = np.ones(m, dtype=self.dtype)  # 1ᵀΔ sums the batch's rows (eq. 14)
         self.nabla_W = [np.empty_like(layer.W, dtype=self.dtype) for layer in layers]
         self.nabla_b = [
             None if layer.b is None else np.empty_like(layer.b, dtype=self.dtype)
@@ -90,6 +91,7 @@ class Workspace:
             view.sigma_prime = [s[:m] for s in self.sigma_prime]
             view.grad_A = self.grad_A[:m]
             view.targets = self.targets[:m]
+            view.ones = self.ones[:m]
             view._short = {}
             view._make_views()
             self._short[m] = view
