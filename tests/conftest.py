@@ -167,3 +167,36 @@ def targets(rng: np.random.Generator) -> Callable[..., np.ndarray]:
         return random_targets(rng, loss, m, n_out, **kwargs)
 
     return make
+
+
+def torch_activations() -> dict[str, Any]:
+    """PyTorch's σ for every deltaprop activation, with the parameters DESIGN.md fixes
+    (PyTorch's defaults: leaky_relu slope 0.01, elu α = 1, softplus β = 1, gelu tanh form)."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    return {
+        "identity": lambda z: z,
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+        "leaky_relu": lambda z: F.leaky_relu(z, negative_slope=0.01),
+        "elu": lambda z: F.elu(z, alpha=1.0),
+        "softplus": lambda z: F.softplus(z, beta=1.0),
+        "gelu": lambda z: F.gelu(z, approximate="tanh"),
+        "softmax": lambda z: torch.softmax(z, dim=1),
+    }
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``deltaprop ARGV`` in-process: (exit status, stdout, stderr).
+
+    An exception that escapes ``main`` (a bug: it would print a traceback) fails the test.
+    """
+    from deltaprop import cli
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    out, err = capsys.readouterr()
+    code = exit_info.value.code
+    return (0 if code is None else int(code)), out, err

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import pytest
 
+from conftest import torch_activations
 from deltaprop import activations
 
 torch = pytest.importorskip("torch")
@@ -24,16 +25,7 @@ F = torch.nn.functional
 ELEMENTWISE = [name for name, a in activations.ACTIVATIONS.items() if a.elementwise]
 
 # PyTorch's functions with the parameters DESIGN.md fixes (PyTorch's defaults).
-TORCH = {
-    "identity": lambda z: z,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "leaky_relu": lambda z: F.leaky_relu(z, negative_slope=0.01),
-    "elu": lambda z: F.elu(z, alpha=1.0),
-    "softplus": lambda z: F.softplus(z, beta=1.0),
-    "gelu": lambda z: F.gelu(z, approximate="tanh"),
-}
+TORCH = {k: f for k, f in torch_activations().items() if k != "softmax"}
 
 # z from −15 to 15 and exactly 0 (torch's softplus returns z itself above its threshold 20,
 # an approximation; below it both compute log(1 + e^z) to full precision).

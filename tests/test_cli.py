@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from conftest import run_cli as run
 from deltaprop import cli, datasets, jobs
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -32,14 +33,6 @@ def deltaprop(*args: str, cwd: Path, timeout: float = 600) -> subprocess.Complet
                           capture_output=True, text=True, timeout=timeout)
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``deltaprop ARGV`` in-process: (exit status, stdout, stderr)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(argv)
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (0 if code is None else int(code)), out, err
 
 
 def one_line_error(err: str, interrupted: bool = False) -> str:

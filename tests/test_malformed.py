@@ -26,22 +26,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import run_cli as run
 from deltaprop import cli, datasets, io
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``deltaprop ARGV`` in-process: (exit status, stdout, stderr).
-
-    An exception that escapes ``main`` (a bug: it would print a traceback) fails the test.
-    """
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(argv)
-    out, err = capsys.readouterr()
-    code = exit_info.value.code
-    return (0 if code is None else int(code)), out, err
 
 
 def assert_one_line_error(status: int, err: str, name: str, expected_status: int = 1) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from conftest import torch_activations
 from deltaprop import activations, gradcheck, losses
 from deltaprop.layers import BIAS_MODES
 
@@ -104,17 +105,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 torch.set_num_threads(1)  # tensors of a few dozen entries: threads only add contention
 
-TORCH_SIGMA = {
-    "identity": lambda z: z,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "leaky_relu": lambda z: F.leaky_relu(z, negative_slope=0.01),
-    "elu": lambda z: F.elu(z, alpha=1.0),
-    "softplus": lambda z: F.softplus(z, beta=1.0),
-    "gelu": lambda z: F.gelu(z, approximate="tanh"),
-    "softmax": lambda z: torch.softmax(z, dim=1),
-}
+TORCH_SIGMA = torch_activations()
 
 
 def torch_backprop(net: dp.Network, X: np.ndarray, Y: np.ndarray, reduction: str) -> Any:
