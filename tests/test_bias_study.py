@@ -30,12 +30,17 @@ def row(study: dict, mode: str) -> dict:
 
 def test_learned_and_unit_identical(circles) -> None:
     learned, unit = row(circles, "learned"), row(circles, "unit")
+    # The bias unit's column is updated by the same formula as b; the only difference is the
+    # summation order of eq. (14)'s row sum — inside (Δ)ᵀ[A, 1] for the unit, 1ᵀΔ for b — a
+    # few float64 ulps a step, 1e-15 after these 15 epochs. 1e-12 relative leaves room for
+    # that and catches any real difference (a wrong bias rule changes the loss at 1e-2).
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
-        assert learned[key]["values"] == unit[key]["values"], key  # the same numbers, exactly
-    assert learned["curves"] == unit["curves"]
-    # The bias unit's column is updated by the same formula as b; the only possible
-    # difference is the summation order inside (Δ)ᵀ[A, 1] vs Σ_rows Δ: a few ulps.
+        assert unit[key]["values"] == pytest.approx(learned[key]["values"], rel=1e-12), key
+    for key in ("loss", "val_accuracy"):
+        np.testing.assert_allclose(unit["curves"][key], learned["curves"][key], rtol=1e-12)
     assert circles["unit_vs_learned"] <= 1e-12
+    # What a reader of the table sees: the printed figures are the same.
+    assert f"{learned['val_loss']['mean']:.4f}" == f"{unit['val_loss']['mean']:.4f}"
 
 
 def test_no_offset_is_not_better_on_circles(circles) -> None:
