@@ -177,6 +177,8 @@ def train(**opts: Any) -> None:
     parts = [f"test loss {test['loss']:.4f}"]
     if "accuracy" in test:
         parts.append(f"test accuracy {test['accuracy']:.4f}")
+    if "r2" in test:
+        parts.append(f"test RMSE {test['rmse']:.4g}, R² {test['r2']:.4f}")
     click.echo(", ".join(parts) + f"; model saved to {summary['model']}")
 
 

@@ -71,15 +71,52 @@ def _prepared(args: dict[str, Any]) -> tuple[datasets.Dataset, dict[str, Any]]:
         "scaler": scaler,
     }
     X_train = scaler.transform(data.X_train, args["dtype"])
+    y_train = data.y_train
+    if data.task == "regression":
+        # Targets in their own units (diabetes: 25-346) make the first gradients huge and
+        # the learning rate data-dependent; the network learns standardised targets and
+        # `predict` maps its outputs back (meta["target_scaling"]).
+        target_scaler = datasets.Scaler("standard").fit(_columns(y_train))
+        y_train = target_scaler.transform(_columns(y_train), args["dtype"])
+        arrays["target_scaler"] = target_scaler
     rng = np.random.default_rng([args["seed"], VALIDATION_SEED_OFFSET])
     if args["val_split"] > 0:
         X_tr, y_tr, X_val, y_val = datasets.train_val_split(
-            X_train, data.y_train, args["val_split"], rng
+            X_train, y_train, args["val_split"], rng
         )
         arrays.update(X_train=X_tr, y_train=y_tr, validation=(X_val, y_val))
     else:
-        arrays.update(X_train=X_train, y_train=data.y_train, validation=None)
+        arrays.update(X_train=X_train, y_train=y_train, validation=None)
     return data, arrays
+
+
+def _columns(y: np.ndarray) -> np.ndarray:
+    """Regression targets as an (n, n_outputs) matrix."""
+    return y.reshape(len(y), -1)
+
+
+def regression_outputs(net: Network, X: np.ndarray) -> np.ndarray:
+    """The network's outputs in the targets' own units (undoing meta["target_scaling"])."""
+    outputs = net.predict(X)
+    scaling = net.meta.get("target_scaling")
+    if scaling:
+        try:
+            target = datasets.Scaler.from_dict(scaling)
+        except datasets.DataError as e:
+            raise io.ModelFileError(f"bad target_scaling metadata ({e})") from None
+        outputs = outputs * np.asarray(target.scale) + np.asarray(target.offset)
+    return outputs
+
+
+def regression_metrics(net: Network, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Loss (½‖a − y‖² per sample, as `mse`), RMSE and R², in the targets' own units."""
+    Y = _columns(np.asarray(y, dtype=np.float64))
+    error = regression_outputs(net, X) - Y
+    loss = float(0.5 * np.mean(np.sum(error * error, axis=1)))
+    residual = float(np.sum(error * error))
+    total = float(np.sum((Y - Y.mean(axis=0)) ** 2))
+    return {"loss": loss, "rmse": float(np.sqrt(np.mean(error * error))),
+            "r2": 1 - residual / total if total > 0 else float("nan")}
 
 
 def _network(args: dict[str, Any], data: datasets.Dataset) -> Network:
@@ -169,7 +206,7 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
             stopper = training.EarlyStopping.from_state(state["early_stopping"], best)
     if stopper is None and args["patience"] is not None:
         stopper = training.EarlyStopping(args["patience"])
-    net.meta = _model_meta(args, data, split["scaler"], optimizer, history)  # checkpoints too
+    net.meta = _model_meta(args, data, split, optimizer, history)  # checkpoints too
     net.classes = None  # fit sees class indices; the names are attached after
     callbacks: list[training.Callback] = []
     if args.get("checkpoint_every"):
@@ -192,9 +229,12 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
         initial_epoch=initial_epoch, history=history,
     )
     net.classes = None if data.class_names is None else np.asarray(data.class_names)
-    test = net.evaluate(split["X_test"], data.y_test if data.class_names is None
-                        else np.asarray(data.class_names)[data.y_test])
-    net.meta = _model_meta(args, data, split["scaler"], optimizer, history) | {"test": test}
+    net.meta = _model_meta(args, data, split, optimizer, history)
+    if "target_scaler" in split:
+        test = regression_metrics(net, split["X_test"], data.y_test)
+    else:
+        test = net.evaluate(split["X_test"], np.asarray(data.class_names)[data.y_test])
+    net.meta["test"] = test
     if root:
         io.save(net, args["out"])
     if args.get("plot") and root:
@@ -209,19 +249,22 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _model_meta(args: dict[str, Any], data: datasets.Dataset, scaler: datasets.Scaler,
+def _model_meta(args: dict[str, Any], data: datasets.Dataset, split: dict[str, Any],
                 optimizer: optim.Optimizer, history: training.History) -> dict[str, Any]:
     """What a model file says about its training: data, scaling, optimizer, epochs."""
-    return {
+    meta = {
         "data": data.name,
         "data_seed": args["seed"],  # the split (and synthetic points) depend on it
         "task": data.task,
         "feature_shape": list(data.feature_shape),
-        "preprocessing": scaler.to_dict(),
+        "preprocessing": split["scaler"].to_dict(),
         "optimizer": optimizer.hyperparameters() | {"name": optimizer.name},
         "epochs": len(history.epoch),
         "batch_size": args["batch_size"],
     }
+    if "target_scaler" in split:
+        meta["target_scaling"] = split["target_scaler"].to_dict()
+    return meta
 
 
 def plot_history(history: training.History, path: str) -> None:
@@ -311,7 +354,7 @@ def evaluate(model: str, data: str, data_dir: str | None, target: str | None,
                                               else range(net.n_classes))]
         result["confusion_matrix"] = metrics.confusion_matrix(true, pred, net.n_classes).tolist()
     else:
-        result.update(net.evaluate(X, y))
+        result.update(regression_metrics(net, X, y))
     return result
 
 
@@ -323,6 +366,8 @@ def print_evaluation(result: dict[str, Any]) -> None:
     line += f"loss {result['loss']:.4f}"
     if "accuracy" in result:
         line += f", accuracy {result['accuracy']:.4f}"
+    if "r2" in result:
+        line += f", RMSE {result['rmse']:.4g}, R² {result['r2']:.4f}"
     console.print(line)
     if "confusion_matrix" in result:
         table = Table(title="confusion matrix (rows: true, columns: predicted)")
@@ -353,7 +398,7 @@ def predict_csv(model: str, source: str) -> str:
         for label, row in zip(net.predict(X), proba, strict=True):
             writer.writerow([label, *(f"{p:.6g}" for p in row)])
     else:
-        outputs = net.predict(X)
+        outputs = regression_outputs(net, X)
         writer.writerow([f"output_{k}" for k in range(outputs.shape[1])])
         for row in outputs:
             writer.writerow([f"{v:.6g}" for v in row])
