@@ -52,7 +52,7 @@ def cli() -> None:
     \b
     Examples:
       deltaprop train                              # digits, the bundled default
-      deltaprop train --data fashion-mnist --hidden 256,128 --epochs 10
+      deltaprop train --data fashion-mnist --hidden 256,128 --batch-size 128 --epochs 10
       deltaprop explain                            # one backprop step, every number
       deltaprop info model.safetensors
     """
