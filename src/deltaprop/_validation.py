@@ -87,3 +87,23 @@ def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> np.ndarray:
     if not np.isfinite(X.sum()) and not np.isfinite(X).all():
         raise ValueError(f"`{name}` contains NaN or inf")
     return X
+
+
+class DataError(ValueError):
+    """A data file or its contents is unusable.
+
+    The message is one line naming the file (when there is one) and the problem, e.g.
+    ``"train.csv: column 'label' not found; columns are a, b, c"``. The command line prints
+    it as ``error: …`` and exits with status 1.
+    """
+
+
+def open_error(name: str, error: OSError) -> DataError:
+    """A one-line DataError for a file that could not be opened."""
+    if isinstance(error, FileNotFoundError):
+        return DataError(f"{name}: no such file")
+    if isinstance(error, IsADirectoryError):
+        return DataError(f"{name}: is a directory, not a file")
+    if isinstance(error, PermissionError):
+        return DataError(f"{name}: permission denied")
+    return DataError(f"{name}: cannot read ({error.strerror or error})")

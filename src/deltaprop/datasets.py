@@ -1,4 +1,4 @@
-"""load/generate data as (X, y) arrays (bundled, synthetic, IDX, CSV, NPZ); splits and scaling.
+"""load/generate data as (X, y) arrays (bundled, synthetic, IDX folders, CSV, NPZ); splits.
 
 Every loader returns a :class:`Dataset`: ``X`` with samples as rows (float32 unless
 ``dtype="float64"``), ``y`` as int64 class indices for classification or floats for
@@ -16,21 +16,19 @@ a path.
   the four MNIST-style IDX files.
 
 Anything wrong with a file or its contents raises :class:`DataError` (a ``ValueError``)
-with a one-line message naming the file and the problem. Preprocessing (:class:`Scaler`,
-:func:`one_hot`, :func:`train_val_split`) is fitted on training data only. Randomness
+with a one-line message naming the file and the problem. The IDX reader and writer live in
+``idx`` and preprocessing (:class:`Scaler`, :func:`one_hot`, :func:`train_val_split`) in
+``preprocessing``; both are re-exported here. Randomness
 comes from an explicit ``seed`` or ``rng``, never NumPy's global state. scikit-learn is
 imported only inside the functions that need it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import gzip
 import inspect
 import math
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -38,6 +36,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
+from deltaprop._validation import DataError, open_error
+from deltaprop.idx import IDX_DTYPES, read_idx, write_idx
+from deltaprop.preprocessing import (
+    Scaler,
+    check_split_fraction,
+    float_dtype,
+    one_hot,
+    split_indices,
+    train_val_split,
+)
 
 __all__ = [
     "AUTO_MAX_CLASSES",
@@ -99,15 +108,6 @@ _MNIST_HINT = (
 )
 
 
-class DataError(ValueError):
-    """A data file or its contents is unusable.
-
-    The message is one line naming the file (when there is one) and the problem, e.g.
-    ``"train.csv: column 'label' not found; columns are a, b, c"``. The command line prints
-    it as ``error: …`` and exits with status 1.
-    """
-
-
 # --------------------------------------------------------------------------------------
 # Dataset
 # --------------------------------------------------------------------------------------
@@ -167,24 +167,6 @@ class Dataset:
 # --------------------------------------------------------------------------------------
 
 
-def _float_dtype(dtype: Any) -> np.dtype:
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}")
-    return resolved
-
-
-def _check_fraction(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise ValueError(f"`{name}` must be a number between 0 and 1; got {value!r}")
-    if not 0.0 < float(value) < 1.0:
-        raise ValueError(f"`{name}` must be > 0 and < 1; got {value!r}")
-    return float(value)
-
-
 def _check_task(task: str) -> str:
     if task not in ("auto", "classification", "regression"):
         raise ValueError(f"`task` must be 'auto', 'classification' or 'regression'; got {task!r}")
@@ -217,36 +199,6 @@ def _to_float(X: np.ndarray, dtype: np.dtype, where: str) -> np.ndarray:
     return out
 
 
-def _split_indices(
-    y: np.ndarray, test_size: float, rng: np.random.Generator, stratify: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Random train/test row indices; with ``stratify``, each class keeps its proportion.
-
-    The test set has ``ceil(test_size * n)`` rows (as in scikit-learn's
-    ``train_test_split``); stratified, they are shared among classes by largest remainder.
-    """
-    n = len(y)
-    n_test = math.ceil(test_size * n)
-    if n_test < 1 or n_test >= n:
-        raise ValueError(f"{n} samples are too few to split with a fraction of {test_size}")
-    perm = rng.permutation(n)
-    if not stratify:
-        return perm[n_test:], perm[:n_test]
-    classes_in_perm = np.unique(y[perm], return_inverse=True)[1].reshape(-1)
-    counts = np.bincount(classes_in_perm)
-    exact = counts * (n_test / n)
-    take = np.floor(exact).astype(np.int64)
-    short = n_test - int(take.sum())
-    take[np.argsort(-(exact - take), kind="stable")[:short]] += 1
-    # Rank of each row within its class, in permutation order.
-    order = np.argsort(classes_in_perm, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n) - np.repeat(starts, counts)
-    is_test = rank < take[classes_in_perm]
-    return perm[~is_test], perm[is_test]
-
-
 def _make_split(
     name: str,
     X: np.ndarray,
@@ -261,7 +213,7 @@ def _make_split(
 ) -> Dataset:
     """Split (X, y) at random into a Dataset; ``source`` (default ``name``) names errors."""
     try:
-        train, test = _split_indices(y, test_size, rng, stratify=task == "classification")
+        train, test = split_indices(y, test_size, rng, stratify=task == "classification")
     except ValueError as error:
         raise DataError(f"{source or name}: {error}") from None
     return Dataset(X[train], y[train], X[test], y[test], task, class_names, name, feature_shape)
@@ -328,8 +280,8 @@ def _bundled(
 ) -> Dataset:
     from sklearn.model_selection import train_test_split
 
-    dtype = _float_dtype(dtype)
-    test_size = _check_fraction("test_size", test_size)
+    dtype = float_dtype(dtype)
+    test_size = check_split_fraction("test_size", test_size)
     bunch = fetch()
     X = _to_float(np.asarray(bunch.data), dtype, name)
     if task == "classification":
@@ -466,8 +418,8 @@ def _synthetic(
     test_size: float,
 ) -> Dataset:
     """Stack one (n_k, 2) block per class, add N(0, noise²) jitter, split."""
-    dtype = _float_dtype(dtype)
-    test_size = _check_fraction("test_size", test_size)
+    dtype = float_dtype(dtype)
+    test_size = check_split_fraction("test_size", test_size)
     X = np.concatenate(parts)
     X = X + noise * rng.standard_normal(X.shape)
     y = np.repeat(np.arange(len(parts), dtype=np.int64), [len(p) for p in parts])
@@ -637,243 +589,6 @@ def load_spirals(
 
 
 # --------------------------------------------------------------------------------------
-# IDX files (LeCun's MNIST format)
-# --------------------------------------------------------------------------------------
-
-#: IDX type code (third magic byte) → big-endian dtype of the data.
-IDX_DTYPES: dict[int, np.dtype] = {
-    0x08: np.dtype("u1"),
-    0x09: np.dtype("i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-_IDX_CODES = {dt.str[1:]: code for code, dt in IDX_DTYPES.items()}  # "u1", "i2", ... → code
-_IDX_VALID = ", ".join(f"0x{code:02X} {dt.name}" for code, dt in IDX_DTYPES.items())
-# The IDX format allows 255 dimensions; the data sets in use have 1 to 4, so more than 8
-# means a corrupt header (and would let a tiny file declare a large header).
-_IDX_MAX_NDIM = 8
-# DEFLATE cannot expand data by more than 1032:1 (zlib technical details, "maximum
-# compression factor"); a header declaring more data than that bound is rejected before
-# anything is decompressed or allocated.
-_DEFLATE_MAX_RATIO = 1032
-_CHUNK = 1 << 22
-
-
-def _open_error(name: str, error: OSError) -> DataError:
-    if isinstance(error, FileNotFoundError):
-        return DataError(f"{name}: no such file")
-    if isinstance(error, IsADirectoryError):
-        return DataError(f"{name}: is a directory, not a file")
-    if isinstance(error, PermissionError):
-        return DataError(f"{name}: permission denied")
-    return DataError(f"{name}: cannot read ({error.strerror or error})")
-
-
-def _read_idx_header(stream: Any, name: str) -> tuple[np.dtype, tuple[int, ...], int]:
-    """Parse magic number and dimensions; return (dtype, dims, header bytes)."""
-    magic = stream.read(4)
-    if len(magic) < 4:
-        raise DataError(
-            f"{name}: too short for an IDX file ({len(magic)} bytes; the magic number is 4)"
-        )
-    if magic[0] != 0 or magic[1] != 0:
-        raise DataError(
-            f"{name}: not an IDX file (magic number {magic.hex(' ')}; IDX files start with 00 00)"
-        )
-    code, ndim = magic[2], magic[3]
-    if code not in IDX_DTYPES:
-        raise DataError(f"{name}: unknown IDX data type code 0x{code:02X}; valid: {_IDX_VALID}")
-    if not 1 <= ndim <= _IDX_MAX_NDIM:
-        raise DataError(
-            f"{name}: IDX header declares {ndim} dimensions; expected 1 to {_IDX_MAX_NDIM}"
-        )
-    raw_dims = stream.read(4 * ndim)
-    if len(raw_dims) < 4 * ndim:
-        raise DataError(
-            f"{name}: truncated IDX header: {ndim} dimensions need {4 * ndim} bytes after "
-            f"the magic number, found {len(raw_dims)}"
-        )
-    dims = tuple(int.from_bytes(raw_dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
-    return IDX_DTYPES[code], dims, 4 + 4 * ndim
-
-
-def _describe(dims: tuple[int, ...], dtype: np.dtype) -> str:
-    return f"shape {dims} of {dtype.name}"
-
-
-def _read_idx_gzip(stream: gzip.GzipFile, name: str, compressed_size: int) -> np.ndarray:
-    dtype, dims, header_size = _read_idx_header(stream, name)
-    expected = math.prod(dims) * dtype.itemsize
-    if header_size + expected > _DEFLATE_MAX_RATIO * compressed_size:
-        raise DataError(
-            f"{name}: IDX header declares {_describe(dims, dtype)} ({expected} data bytes), "
-            f"more than a {compressed_size}-byte gzip file can hold"
-        )
-    # Read in chunks: memory grows only with data that really exists.
-    buffer = bytearray()
-    while len(buffer) <= expected:
-        chunk = stream.read(min(_CHUNK, expected + 1 - len(buffer)))
-        if not chunk:
-            break
-        buffer += chunk
-    if len(buffer) != expected:
-        found = len(buffer)
-        if found > expected:
-            while chunk := stream.read(_CHUNK):
-                found += len(chunk)
-        raise DataError(
-            f"{name}: IDX header declares {_describe(dims, dtype)}, which needs {expected} "
-            f"data bytes; the decompressed file holds {found}"
-        )
-    return _idx_array(buffer, dtype, dims)
-
-
-def _read_idx_raw(stream: Any, name: str, file_size: int) -> np.ndarray:
-    dtype, dims, header_size = _read_idx_header(stream, name)
-    expected = math.prod(dims) * dtype.itemsize
-    found = file_size - header_size
-    if found != expected:  # checked before any allocation
-        raise DataError(
-            f"{name}: IDX header declares {_describe(dims, dtype)}, which needs {expected} "
-            f"data bytes; the file holds {found}"
-        )
-    data = bytearray(expected)  # bounded by the file's size, checked above
-    got = stream.readinto(data)
-    if got != expected:  # the file shrank while we read it
-        raise DataError(f"{name}: expected {expected} data bytes, read {got}")
-    return _idx_array(data, dtype, dims)
-
-
-def _idx_array(buffer: bytearray, dtype: np.dtype, dims: tuple[int, ...]) -> np.ndarray:
-    array = np.frombuffer(buffer, dtype=dtype)
-    if not array.dtype.isnative:
-        array = array.astype(dtype.newbyteorder("="))
-    return array.reshape(dims)
-
-
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (the MNIST format), raw or gzip-compressed.
-
-    Compression is recognised by the gzip magic bytes ``1f 8b``, not by the file name.
-    The format is read strictly: magic number ``00 00 TT NN`` with a type code ``TT``
-    (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64) and
-    ``NN`` = 1 … 8 dimensions, then each dimension as a big-endian uint32, then exactly
-    ``prod(dims) * itemsize`` bytes of big-endian data.
-
-    Parameters
-    ----------
-    path : str or path-like
-
-    Returns
-    -------
-    ndarray of shape dims
-        In native byte order, writable.
-
-    Raises
-    ------
-    DataError
-        Missing or unreadable file, bad magic number or type code, too few or too many
-        data bytes (the message gives both counts), corrupt or truncated gzip data.
-        Declared sizes are checked against the file before anything is allocated.
-
-    References
-    ----------
-    Y. LeCun, C. Cortes, C. Burges, "The MNIST database", file-format section.
-    """
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as f:
-            file_size = os.fstat(f.fileno()).st_size
-            gzipped = f.read(2) == b"\x1f\x8b"
-            f.seek(0)
-            if not gzipped:
-                return _read_idx_raw(f, name, file_size)
-            try:
-                with gzip.GzipFile(fileobj=f, mode="rb") as stream:
-                    return _read_idx_gzip(stream, name, file_size)
-            except (OSError, EOFError, zlib.error) as error:
-                raise DataError(f"{name}: corrupt or truncated gzip data ({error})") from None
-    except OSError as error:
-        raise _open_error(name, error) from None
-
-
-def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
-    """Write ``array`` as an IDX file, gzip-compressed when ``path`` ends with ``.gz``.
-
-    The write is atomic: the data goes to a temporary file in the same directory, which
-    is flushed, fsync'ed and renamed over ``path`` (``os.replace``), so readers see the
-    old file or the new one, never a partial one. A new file gets mode 0644, a replaced
-    one keeps its mode. Gzip output is reproducible (no name or time stamp in its header).
-
-    Parameters
-    ----------
-    path : str or path-like
-    array : ndarray
-        dtype uint8, int8, int16, int32, float32 or float64 (any byte order; stored
-        big-endian), 1 to 8 dimensions each below 2³².
-
-    Raises
-    ------
-    DataError
-        Unsupported dtype or shape, or the file cannot be written.
-    """
-    name = os.fspath(path)
-    data = np.asarray(array)
-    code = _IDX_CODES.get(data.dtype.str[1:])
-    if code is None:
-        raise DataError(
-            f"{name}: IDX cannot hold dtype {data.dtype}; valid: "
-            + ", ".join(dt.name for dt in IDX_DTYPES.values())
-        )
-    if not 1 <= data.ndim <= _IDX_MAX_NDIM:
-        raise DataError(f"{name}: IDX needs 1 to {_IDX_MAX_NDIM} dimensions; got {data.ndim}")
-    if max(data.shape) >= 2**32:
-        raise DataError(f"{name}: IDX dimensions must be < 2**32; got shape {data.shape}")
-    header = bytes([0, 0, code, data.ndim]) + b"".join(d.to_bytes(4, "big") for d in data.shape)
-    payload = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder(">")).reshape(-1)
-    payload = payload.view(np.uint8)
-    directory = os.path.dirname(os.path.abspath(name))
-    try:
-        mode = os.stat(name).st_mode & 0o7777
-    except OSError:
-        mode = 0o644
-    try:
-        fd, temporary = tempfile.mkstemp(
-            dir=directory, prefix=f".{os.path.basename(name)}.", suffix=".tmp"
-        )
-    except OSError as error:
-        raise DataError(f"{name}: cannot write ({error.strerror or error})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if name.endswith(".gz"):
-                with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as stream:
-                    stream.write(header)
-                    stream.write(payload)
-            else:
-                f.write(header)
-                f.write(payload)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.replace(temporary, name)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise DataError(f"{name}: cannot write ({error.strerror or error})") from None
-        raise
-    # Make the rename itself durable; not every file system allows fsync on a directory.
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-# --------------------------------------------------------------------------------------
 # Directories of MNIST-style IDX files
 # --------------------------------------------------------------------------------------
 
@@ -907,7 +622,7 @@ def _load_idx_dir(
     dtype: Any,
     hint: str,
 ) -> Dataset:
-    dtype = _float_dtype(dtype)
+    dtype = float_dtype(dtype)
     if not os.path.isdir(directory):
         raise DataError(f"{directory}: no such directory; {hint}")
     files = {part: _find_idx_file(directory, stem, hint) for part, stem in _IDX_PARTS.items()}
@@ -1081,7 +796,7 @@ def _read_csv(name: str) -> tuple[list[str], list[list[str]], list[int]]:
     except UnicodeDecodeError:
         raise DataError(f"{name}: not a UTF-8 text file") from None
     except OSError as error:
-        raise _open_error(name, error) from None
+        raise open_error(name, error) from None
     for j, column in enumerate(header):
         if not column:
             raise DataError(f"{name}: column {j + 1} has an empty name in the header")
@@ -1185,8 +900,8 @@ def load_csv(
         cell (the message gives line and column), too few rows to split.
     """
     name = os.fspath(path)
-    dtype = _float_dtype(dtype)
-    test_size = _check_fraction("test_size", test_size)
+    dtype = float_dtype(dtype)
+    test_size = check_split_fraction("test_size", test_size)
     _check_task(task)
     header, rows, lines = _read_csv(name)
     if target is None:
@@ -1224,7 +939,7 @@ def _open_npz(name: str) -> Any:
         contents = np.load(name, allow_pickle=False)
     except OSError as error:
         if isinstance(error, (FileNotFoundError, IsADirectoryError, PermissionError)):
-            raise _open_error(name, error) from None
+            raise open_error(name, error) from None
         raise DataError(f"{name}: not a valid .npz or .npy file ({error})") from None
     except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise DataError(f"{name}: not a valid .npz or .npy file ({error})") from None
@@ -1277,8 +992,8 @@ def load_npz(
         features, mismatched lengths.
     """
     name = os.fspath(path)
-    dtype = _float_dtype(dtype)
-    test_size = _check_fraction("test_size", test_size)
+    dtype = float_dtype(dtype)
+    test_size = check_split_fraction("test_size", test_size)
     _check_task(task)
     contents = _open_npz(name)
     if isinstance(contents, np.ndarray):
@@ -1368,7 +1083,7 @@ def load_features(
         Unreadable or malformed file, non-numeric or non-finite values.
     """
     name = os.fspath(path)
-    dtype = _float_dtype(dtype)
+    dtype = float_dtype(dtype)
     suffix = os.path.splitext(name)[1].lower()
     if suffix == ".csv":
         header, rows, lines = _read_csv(name)
@@ -1531,173 +1246,6 @@ def _load_idx_path(path: str, *, dtype: Any = "float32") -> Dataset:
     )
 
 
-# --------------------------------------------------------------------------------------
-# Preprocessing (fitted on training data only)
-# --------------------------------------------------------------------------------------
-
-_SCALER_KINDS = ("none", "minmax", "standard", "divide")
-
-
-class Scaler:
-    """Per-feature affine scaling x ↦ (x − offset) / scale, fitted on training data only.
-
-    Kinds:
-
-    - ``"none"``: x unchanged (only cast to the output dtype);
-    - ``"minmax"``: offset = min, scale = max − min of each training feature, so training
-      data lands in [0, 1] (test data may fall outside);
-    - ``"standard"``: offset = mean, scale = standard deviation (population, ddof = 0);
-    - ``"divide"``: offset = 0, scale = ``divisor`` for every feature (255 for 8-bit
-      images, 16 for digits); needs no fit.
-
-    A feature that is constant in the training data gets scale 1, so it maps to 0 rather
-    than dividing by zero. Statistics are computed and stored in float64.
-
-    Parameters
-    ----------
-    kind : {"none", "minmax", "standard", "divide"}, default "standard"
-    divisor : float, optional
-        Required for (and only for) ``kind="divide"``; must be finite and > 0.
-    """
-
-    def __init__(self, kind: str = "standard", divisor: float | None = None) -> None:
-        if kind not in _SCALER_KINDS:
-            raise ValueError(f"`kind` must be one of {', '.join(_SCALER_KINDS)}; got {kind!r}")
-        if kind == "divide":
-            try:
-                valid = divisor is not None and 0.0 < float(divisor) < math.inf
-            except (TypeError, ValueError):
-                valid = False
-            if not valid:
-                raise ValueError(f"`divisor` must be finite and > 0; got {divisor!r}")
-            divisor = float(divisor)
-        elif divisor is not None:
-            raise ValueError(f"`divisor` applies only to kind='divide'; got kind={kind!r}")
-        self.kind = kind
-        self.divisor = divisor
-        self.offset: np.ndarray | None = None
-        self.scale: np.ndarray | None = None
-        self.n_features: int | None = None
-
-    def __repr__(self) -> str:
-        extra = f", divisor={self.divisor!r}" if self.kind == "divide" else ""
-        return f"Scaler({self.kind!r}{extra})"
-
-    def fit(self, X: np.ndarray) -> Scaler:
-        """Learn offset and scale from training features ``X`` of shape (n, n_features).
-
-        Returns
-        -------
-        Scaler
-            ``self``.
-        """
-        X = np.asarray(X)
-        if X.ndim != 2 or len(X) == 0:
-            raise ValueError(f"`X` must have shape (n, n_features) with n >= 1; got {X.shape}")
-        if X.dtype.kind not in "biuf":
-            raise ValueError(f"`X` must be numeric; got dtype {X.dtype}")
-        if X.dtype.kind == "f" and not np.isfinite(X).all():
-            raise ValueError("`X` contains NaN or infinity")
-        self.n_features = X.shape[1]
-        if self.kind == "minmax":
-            low = X.min(axis=0).astype(np.float64)
-            high = X.max(axis=0).astype(np.float64)
-            span = high - low
-            self.offset, self.scale = low, np.where(span > 0, span, 1.0)
-        elif self.kind == "standard":
-            X64 = X.astype(np.float64)
-            constant = X.max(axis=0) == X.min(axis=0)  # exact, unlike a rounded std
-            std = X64.std(axis=0)
-            self.offset = X64.mean(axis=0)
-            self.scale = np.where(constant | (std == 0), 1.0, std)
-        else:
-            self.offset, self.scale = None, None
-        return self
-
-    def transform(self, X: np.ndarray, dtype: Any = None) -> np.ndarray:
-        """Scaled copy of ``X``: (X − offset) / scale.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n, n_features)
-        dtype : {"float32", "float64"}, optional
-            Output dtype; default: ``X``'s dtype if it is float32 or float64, else float32.
-
-        Returns
-        -------
-        ndarray of shape (n, n_features)
-        """
-        X = np.asarray(X)
-        if dtype is None:
-            dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float32
-        dtype = _float_dtype(dtype)
-        if X.ndim != 2:
-            raise ValueError(f"`X` must have shape (n, n_features); got {X.shape}")
-        if self.kind in ("minmax", "standard") and self.offset is None:
-            raise ValueError(f"{self!r} is not fitted; call fit(X_train) first")
-        if self.n_features is not None and X.shape[1] != self.n_features:
-            raise ValueError(
-                f"`X` has {X.shape[1]} features; this scaler was fitted on {self.n_features}"
-            )
-        out = np.array(X, dtype=dtype, copy=True)
-        if self.kind == "divide":
-            out /= dtype.type(self.divisor)
-        elif self.offset is not None and self.scale is not None:
-            out -= self.offset.astype(dtype)
-            out /= self.scale.astype(dtype)
-        return out
-
-    def fit_transform(self, X: np.ndarray, dtype: Any = None) -> np.ndarray:
-        """``fit(X)`` then ``transform(X, dtype)``."""
-        return self.fit(X).transform(X, dtype)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable state: kind, divisor, n_features, offset and scale lists."""
-        return {
-            "kind": self.kind,
-            "divisor": self.divisor,
-            "n_features": self.n_features,
-            "offset": None if self.offset is None else self.offset.tolist(),
-            "scale": None if self.scale is None else self.scale.tolist(),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Scaler:
-        """Rebuild a scaler from :meth:`to_dict` output (e.g. read from a model file).
-
-        Raises
-        ------
-        DataError
-            Missing keys, unknown kind, or offset/scale of the wrong length.
-        """
-        if not isinstance(d, dict) or "kind" not in d:
-            raise DataError(f"scaler: expected a dict with a 'kind'; got {d!r}")
-        try:
-            scaler = cls(d["kind"], d.get("divisor"))
-        except (ValueError, TypeError) as error:
-            raise DataError(f"scaler: {error}") from None
-        n_features = d.get("n_features")
-        if n_features is not None and (
-            isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1
-        ):
-            raise DataError(f"scaler: 'n_features' must be a positive integer; got {n_features!r}")
-        scaler.n_features = n_features
-        if scaler.kind in ("minmax", "standard") and n_features is not None:
-            arrays = []
-            for key in ("offset", "scale"):
-                try:
-                    array = np.asarray(d.get(key), dtype=np.float64)
-                except (TypeError, ValueError):
-                    array = None
-                if array is None or array.shape != (n_features,) or not np.isfinite(array).all():
-                    raise DataError(f"scaler: '{key}' must be {n_features} finite numbers")
-                arrays.append(array)
-            scaler.offset, scaler.scale = arrays
-            if (scaler.scale <= 0).any():
-                raise DataError("scaler: 'scale' values must be > 0")
-        return scaler
-
-
 #: Data set name → (kind, divisor) of its default scaling; others get "standard".
 DEFAULT_SCALING: dict[str, tuple[str, float | None]] = {
     "digits": ("divide", 16.0),  # pixel values 0..16
@@ -1714,67 +1262,3 @@ def default_scaler(dataset_name: str) -> Scaler:
     """
     kind, divisor = DEFAULT_SCALING.get(_canonical(dataset_name), ("standard", None))
     return Scaler(kind, divisor)
-
-
-def one_hot(y: np.ndarray, n_classes: int, dtype: Any = "float32") -> np.ndarray:
-    """One-hot rows: ``Y[i, y[i]] = 1``, every other entry 0.
-
-    Parameters
-    ----------
-    y : ndarray of shape (m,)
-        Integer class indices in 0 … n_classes − 1.
-    n_classes : int
-    dtype : {"float32", "float64"}, default "float32"
-
-    Returns
-    -------
-    ndarray of shape (m, n_classes)
-    """
-    y = np.asarray(y)
-    dtype = _float_dtype(dtype)
-    if y.ndim != 1 or (y.dtype.kind not in "iu" and len(y)):
-        raise ValueError(f"`y` must be 1-D integer class indices; got {y.dtype} {y.shape}")
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
-        raise ValueError(f"`n_classes` must be an integer; got {n_classes!r}")
-    if n_classes < 1:
-        raise ValueError(f"`n_classes` must be >= 1; got {n_classes}")
-    if len(y) and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(f"`y` values must be in 0..{n_classes - 1}; got {y.min()}..{y.max()}")
-    Y = np.zeros((len(y), n_classes), dtype=dtype)
-    Y[np.arange(len(y)), y.astype(np.intp)] = 1
-    return Y
-
-
-def train_val_split(
-    X: np.ndarray,
-    y: np.ndarray,
-    val_fraction: float,
-    rng: np.random.Generator,
-    *,
-    stratify: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Hold out a random validation set from training data.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, n_features)
-    y : ndarray of shape (n,) or (n, n_outputs)
-    val_fraction : float
-        In (0, 1); the validation set has ``ceil(val_fraction * n)`` samples.
-    rng : numpy.random.Generator
-    stratify : bool, default False
-        Keep each class's proportion (``y`` must be class labels).
-
-    Returns
-    -------
-    X_train, y_train, X_val, y_val : ndarray
-        In the order of :class:`Dataset`'s fields (not scikit-learn's).
-    """
-    val_fraction = _check_fraction("val_fraction", val_fraction)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"`rng` must be a numpy.random.Generator; got {type(rng).__name__}")
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
-        raise ValueError(f"`X` and `y` need the same number of samples; got {X.shape}, {y.shape}")
-    train, val = _split_indices(y, val_fraction, rng, stratify)
-    return X[train], y[train], X[val], y[val]

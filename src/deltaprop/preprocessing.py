@@ -1,0 +1,292 @@
+"""Preprocessing fitted on training data only: scaling, one-hot targets, random splits.
+
+Randomness comes from an explicit ``numpy.random.Generator``, never NumPy's global state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from deltaprop._validation import DataError
+
+__all__ = ["Scaler", "float_dtype", "one_hot", "split_indices", "train_val_split"]
+
+
+def float_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` as float32 or float64, or a ValueError."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}")
+    return resolved
+
+
+def check_split_fraction(name: str, value: float) -> float:
+    """``value`` as a float strictly between 0 and 1 (a test or validation fraction)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+        raise ValueError(f"`{name}` must be a number between 0 and 1; got {value!r}")
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(f"`{name}` must be > 0 and < 1; got {value!r}")
+    return float(value)
+
+
+def split_indices(
+    y: np.ndarray, test_size: float, rng: np.random.Generator, stratify: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Random train/test row indices; with ``stratify``, each class keeps its proportion.
+
+    The test set has ``ceil(test_size * n)`` rows (as in scikit-learn's
+    ``train_test_split``); stratified, they are shared among classes by largest remainder.
+    """
+    n = len(y)
+    n_test = math.ceil(test_size * n)
+    if n_test < 1 or n_test >= n:
+        raise ValueError(f"{n} samples are too few to split with a fraction of {test_size}")
+    perm = rng.permutation(n)
+    if not stratify:
+        return perm[n_test:], perm[:n_test]
+    classes_in_perm = np.unique(y[perm], return_inverse=True)[1].reshape(-1)
+    counts = np.bincount(classes_in_perm)
+    exact = counts * (n_test / n)
+    take = np.floor(exact).astype(np.int64)
+    short = n_test - int(take.sum())
+    take[np.argsort(-(exact - take), kind="stable")[:short]] += 1
+    # Rank of each row within its class, in permutation order.
+    order = np.argsort(classes_in_perm, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - np.repeat(starts, counts)
+    is_test = rank < take[classes_in_perm]
+    return perm[~is_test], perm[is_test]
+
+
+_SCALER_KINDS = ("none", "minmax", "standard", "divide")
+
+
+class Scaler:
+    """Per-feature affine scaling x ↦ (x − offset) / scale, fitted on training data only.
+
+    Kinds:
+
+    - ``"none"``: x unchanged (only cast to the output dtype);
+    - ``"minmax"``: offset = min, scale = max − min of each training feature, so training
+      data lands in [0, 1] (test data may fall outside);
+    - ``"standard"``: offset = mean, scale = standard deviation (population, ddof = 0);
+    - ``"divide"``: offset = 0, scale = ``divisor`` for every feature (255 for 8-bit
+      images, 16 for digits); needs no fit.
+
+    A feature that is constant in the training data gets scale 1, so it maps to 0 rather
+    than dividing by zero. Statistics are computed and stored in float64.
+
+    Parameters
+    ----------
+    kind : {"none", "minmax", "standard", "divide"}, default "standard"
+    divisor : float, optional
+        Required for (and only for) ``kind="divide"``; must be finite and > 0.
+    """
+
+    def __init__(self, kind: str = "standard", divisor: float | None = None) -> None:
+        if kind not in _SCALER_KINDS:
+            raise ValueError(f"`kind` must be one of {', '.join(_SCALER_KINDS)}; got {kind!r}")
+        if kind == "divide":
+            try:
+                valid = divisor is not None and 0.0 < float(divisor) < math.inf
+            except (TypeError, ValueError):
+                valid = False
+            if not valid:
+                raise ValueError(f"`divisor` must be finite and > 0; got {divisor!r}")
+            divisor = float(divisor)
+        elif divisor is not None:
+            raise ValueError(f"`divisor` applies only to kind='divide'; got kind={kind!r}")
+        self.kind = kind
+        self.divisor = divisor
+        self.offset: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+        self.n_features: int | None = None
+
+    def __repr__(self) -> str:
+        extra = f", divisor={self.divisor!r}" if self.kind == "divide" else ""
+        return f"Scaler({self.kind!r}{extra})"
+
+    def fit(self, X: np.ndarray) -> Scaler:
+        """Learn offset and scale from training features ``X`` of shape (n, n_features).
+
+        Returns
+        -------
+        Scaler
+            ``self``.
+        """
+        X = np.asarray(X)
+        if X.ndim != 2 or len(X) == 0:
+            raise ValueError(f"`X` must have shape (n, n_features) with n >= 1; got {X.shape}")
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"`X` must be numeric; got dtype {X.dtype}")
+        if X.dtype.kind == "f" and not np.isfinite(X).all():
+            raise ValueError("`X` contains NaN or infinity")
+        self.n_features = X.shape[1]
+        if self.kind == "minmax":
+            low = X.min(axis=0).astype(np.float64)
+            high = X.max(axis=0).astype(np.float64)
+            span = high - low
+            self.offset, self.scale = low, np.where(span > 0, span, 1.0)
+        elif self.kind == "standard":
+            X64 = X.astype(np.float64)
+            constant = X.max(axis=0) == X.min(axis=0)  # exact, unlike a rounded std
+            std = X64.std(axis=0)
+            self.offset = X64.mean(axis=0)
+            self.scale = np.where(constant | (std == 0), 1.0, std)
+        else:
+            self.offset, self.scale = None, None
+        return self
+
+    def transform(self, X: np.ndarray, dtype: Any = None) -> np.ndarray:
+        """Scaled copy of ``X``: (X − offset) / scale.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, n_features)
+        dtype : {"float32", "float64"}, optional
+            Output dtype; default: ``X``'s dtype if it is float32 or float64, else float32.
+
+        Returns
+        -------
+        ndarray of shape (n, n_features)
+        """
+        X = np.asarray(X)
+        if dtype is None:
+            dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float32
+        dtype = float_dtype(dtype)
+        if X.ndim != 2:
+            raise ValueError(f"`X` must have shape (n, n_features); got {X.shape}")
+        if self.kind in ("minmax", "standard") and self.offset is None:
+            raise ValueError(f"{self!r} is not fitted; call fit(X_train) first")
+        if self.n_features is not None and X.shape[1] != self.n_features:
+            raise ValueError(
+                f"`X` has {X.shape[1]} features; this scaler was fitted on {self.n_features}"
+            )
+        out = np.array(X, dtype=dtype, copy=True)
+        if self.kind == "divide":
+            out /= dtype.type(self.divisor)
+        elif self.offset is not None and self.scale is not None:
+            out -= self.offset.astype(dtype)
+            out /= self.scale.astype(dtype)
+        return out
+
+    def fit_transform(self, X: np.ndarray, dtype: Any = None) -> np.ndarray:
+        """``fit(X)`` then ``transform(X, dtype)``."""
+        return self.fit(X).transform(X, dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state: kind, divisor, n_features, offset and scale lists."""
+        return {
+            "kind": self.kind,
+            "divisor": self.divisor,
+            "n_features": self.n_features,
+            "offset": None if self.offset is None else self.offset.tolist(),
+            "scale": None if self.scale is None else self.scale.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Scaler:
+        """Rebuild a scaler from :meth:`to_dict` output (e.g. read from a model file).
+
+        Raises
+        ------
+        DataError
+            Missing keys, unknown kind, or offset/scale of the wrong length.
+        """
+        if not isinstance(d, dict) or "kind" not in d:
+            raise DataError(f"scaler: expected a dict with a 'kind'; got {d!r}")
+        try:
+            scaler = cls(d["kind"], d.get("divisor"))
+        except (ValueError, TypeError) as error:
+            raise DataError(f"scaler: {error}") from None
+        n_features = d.get("n_features")
+        if n_features is not None and (
+            isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1
+        ):
+            raise DataError(f"scaler: 'n_features' must be a positive integer; got {n_features!r}")
+        scaler.n_features = n_features
+        if scaler.kind in ("minmax", "standard") and n_features is not None:
+            arrays = []
+            for key in ("offset", "scale"):
+                try:
+                    array = np.asarray(d.get(key), dtype=np.float64)
+                except (TypeError, ValueError):
+                    array = None
+                if array is None or array.shape != (n_features,) or not np.isfinite(array).all():
+                    raise DataError(f"scaler: '{key}' must be {n_features} finite numbers")
+                arrays.append(array)
+            scaler.offset, scaler.scale = arrays
+            if (scaler.scale <= 0).any():
+                raise DataError("scaler: 'scale' values must be > 0")
+        return scaler
+
+
+def one_hot(y: np.ndarray, n_classes: int, dtype: Any = "float32") -> np.ndarray:
+    """One-hot rows: ``Y[i, y[i]] = 1``, every other entry 0.
+
+    Parameters
+    ----------
+    y : ndarray of shape (m,)
+        Integer class indices in 0 … n_classes − 1.
+    n_classes : int
+    dtype : {"float32", "float64"}, default "float32"
+
+    Returns
+    -------
+    ndarray of shape (m, n_classes)
+    """
+    y = np.asarray(y)
+    dtype = float_dtype(dtype)
+    if y.ndim != 1 or (y.dtype.kind not in "iu" and len(y)):
+        raise ValueError(f"`y` must be 1-D integer class indices; got {y.dtype} {y.shape}")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
+        raise ValueError(f"`n_classes` must be an integer; got {n_classes!r}")
+    if n_classes < 1:
+        raise ValueError(f"`n_classes` must be >= 1; got {n_classes}")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"`y` values must be in 0..{n_classes - 1}; got {y.min()}..{y.max()}")
+    Y = np.zeros((len(y), n_classes), dtype=dtype)
+    Y[np.arange(len(y)), y.astype(np.intp)] = 1
+    return Y
+
+
+def train_val_split(
+    X: np.ndarray,
+    y: np.ndarray,
+    val_fraction: float,
+    rng: np.random.Generator,
+    *,
+    stratify: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Hold out a random validation set from training data.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, n_features)
+    y : ndarray of shape (n,) or (n, n_outputs)
+    val_fraction : float
+        In (0, 1); the validation set has ``ceil(val_fraction * n)`` samples.
+    rng : numpy.random.Generator
+    stratify : bool, default False
+        Keep each class's proportion (``y`` must be class labels).
+
+    Returns
+    -------
+    X_train, y_train, X_val, y_val : ndarray
+        In the order of :class:`Dataset`'s fields (not scikit-learn's).
+    """
+    val_fraction = check_split_fraction("val_fraction", val_fraction)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"`rng` must be a numpy.random.Generator; got {type(rng).__name__}")
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
+        raise ValueError(f"`X` and `y` need the same number of samples; got {X.shape}, {y.shape}")
+    train, val = split_indices(y, val_fraction, rng, stratify)
+    return X[train], y[train], X[val], y[val]
