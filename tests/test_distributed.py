@@ -107,7 +107,7 @@ def test_backprop_parameter_replaces_backprop_into_exactly() -> None:
 
     training.fit(net, X, y, epochs=3, batch_size=10, validation_split=0.1, verbose=0,
                  optimizer=dp.optim.SGD(lr=0.1, momentum=0.9), backprop=spy)
-    assert calls and calls[-1] == 8  # 48 training rows: 4 batches of 10, then 8
+    assert calls and calls[-1] == 7  # ceil(0.1 × 53) = 6 held out, 47 rows: 4 × 10, then 7
     for (key, p), (_, q) in zip(a.parameters(), net.parameters(), strict=True):
         assert np.array_equal(p, q), key
 

@@ -330,7 +330,11 @@ def _check_optimizer_state(net: Any, opt: Any) -> None:
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON document of a model file, after the same checks as ``load``."""
+    return load_with_metadata(path)[1]
+
+
+def load_with_metadata(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """(network, JSON document) of a model file, read and checked once."""
     path = Path(path)
     doc, tensors = _read(path)
-    _build(path, doc, tensors)
-    return doc
+    return _build(path, doc, tensors), doc

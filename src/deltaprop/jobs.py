@@ -408,8 +408,7 @@ def predict_csv(model: str, source: str) -> str:
 # ------------------------------------------------------------------------ info
 def info(model: str) -> dict[str, Any]:
     """``deltaprop info``: the model's layers, parameter counts and metadata."""
-    doc = io.read_metadata(model)
-    net = io.load(model)
+    net, doc = io.load_with_metadata(model)
     layers = []
     for i, layer in enumerate(net.layers):
         layers.append({

@@ -422,7 +422,7 @@ class Network:
         A = self.forward(X)
         if not self.is_classifier:
             return A
-        index = (A[:, 0] > 0.5).astype(np.int64) if self.n_outputs == 1 else A.argmax(axis=1)
+        index = self.index_of(A)
         return index if self.classes is None else self.classes[index]
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:

@@ -26,6 +26,7 @@ import numpy as np
 from deltaprop import optim as optim_module
 from deltaprop._validation import check_choice, check_fraction, check_int
 from deltaprop.network import REDUCTIONS, Gradients, Network
+from deltaprop.preprocessing import train_val_split
 from deltaprop.workspace import Workspace
 
 
@@ -321,12 +322,7 @@ def fit(
             _prepare_labels(net, validation_data[1]), X_val.shape[0], "validation y"
         )
     elif check_fraction("validation_split", validation_split) > 0:
-        order = net.rng.permutation(X.shape[0])
-        n_val = max(1, round(validation_split * X.shape[0]))
-        if n_val >= X.shape[0]:
-            raise ValueError(f"`validation_split` {validation_split} leaves no training data")
-        val, train = order[:n_val], order[n_val:]
-        X_val, Y_val, X, Y = X[val], Y[val], X[train], Y[train]
+        X, Y, X_val, Y_val = train_val_split(X, Y, validation_split, net.rng)
 
     n = X.shape[0]
     m = n if batch_size is None else check_int("batch_size", batch_size)
