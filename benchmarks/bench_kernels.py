@@ -1,0 +1,94 @@
+"""The micro-benchmarks behind each optimisation in docs/performance.md, in one run.
+
+    PYTHONPATH=src python benchmarks/bench_kernels.py
+
+Each line times the NumPy call the library uses against the alternative it replaced
+(median of 5 repeats), then whole training steps of the benchmark MLP with one and two
+BLAS threads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import deltaprop as dp
+from deltaprop.network import Gradients
+
+
+def micro(f: Callable[[], object], repeats: int = 200) -> float:
+    """Median µs of ``f`` over 5 batches of ``repeats`` calls."""
+    f()
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            f()
+        times.append((time.perf_counter() - start) / repeats)
+    return float(np.median(times)) * 1e6
+
+
+def compare(what: str, ours: Callable[[], object], other: Callable[[], object],
+            repeats: int = 200) -> None:
+    a, b = micro(ours, repeats), micro(other, repeats)
+    print(f"{what:58s} {a:9.1f} µs vs {b:9.1f} µs  ({b / a:.1f}×)")
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((60000, 784), dtype=np.float32)
+    rows = rng.permutation(60000)[:1024]
+    out = np.empty((1024, 784), np.float32)
+    compare("gather 1024 rows: np.take mode=clip vs mode=raise",
+            lambda: np.take(X, rows, axis=0, out=out, mode="clip"),
+            lambda: np.take(X, rows, axis=0, out=out))
+
+    delta1, a1 = rng.random((1, 256), dtype=np.float32), rng.random((1, 784), dtype=np.float32)
+    nW = np.empty((256, 784), np.float32)
+    compare("eq. (10) for one sample: broadcast δ·aᵀ vs matmul (k = 1)",
+            lambda: np.multiply(delta1.T, a1, out=nW),
+            lambda: np.matmul(delta1.T, a1, out=nW))
+
+    delta = rng.random((1024, 256), dtype=np.float32)
+    ones, nb = np.ones(1024, np.float32), np.empty(256, np.float32)
+    compare("eq. (14) row sum, 1024 × 256: 1ᵀΔ vs np.sum(axis=0)",
+            lambda: np.matmul(ones, delta, out=nb),
+            lambda: np.sum(delta, axis=0, out=nb))
+
+    compare("finiteness of X (60000 × 784): sum vs isfinite(X).all()",
+            lambda: np.isfinite(X.sum()), lambda: np.isfinite(X).all(), repeats=3)
+
+    b = rng.random((256, 784), dtype=np.float32)
+    normal = b.copy()
+    subnormal = np.full_like(b, np.float32(1e-40))
+    compare("b *= 1 on normal vs subnormal float32 (256 × 784)",
+            lambda: np.multiply(normal, np.float32(1.0), out=normal),
+            lambda: np.multiply(subnormal, np.float32(1.0), out=subnormal))
+
+    print("\nµs per training step (backprop_into + SGD momentum), 784-256-128-10:")
+    print("m      1 thread   2 threads")
+    labels = rng.integers(0, 10, 60000)
+    for m in (1, 32, 128, 1024):
+        net = dp.Network([784, 256, 128, 10], seed=0)
+        ws = net.workspace(m)
+        ws.inputs[...] = X[:m]
+        ws.targets[...] = net.targets(labels[:m], m)
+        opt = dp.optim.SGD(lr=0.01, momentum=0.9)
+        grads = Gradients(ws.delta, ws.nabla_W, ws.nabla_b, 0.0, "mean")
+
+        def step(net=net, ws=ws, opt=opt, grads=grads, m=m) -> None:
+            net.backprop_into(ws, 1.0 / m)
+            opt.step(net, grads)
+
+        repeats = max(5, 2000 // m)
+        with threadpool_limits(1, user_api="blas"):
+            one = micro(step, repeats)
+        two = micro(step, repeats)
+        print(f"{m:<6d} {one:8.0f}   {two:9.0f}")
+
+
+if __name__ == "__main__":
+    main()
