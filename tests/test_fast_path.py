@@ -65,8 +65,13 @@ def _problem(dtype, mode, seed=0, n=13):
 @pytest.mark.parametrize("mode", BIAS_MODES)
 # a full batch, a short last batch, one sample (the outer-product path)
 @pytest.mark.parametrize("m", [8, 5, 1])
-def test_workspace_path_matches_reference_equations(dtype, mode, m):
+# W column-major (as Network makes it) and row-major (as a user may assign it)
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_workspace_path_matches_reference_equations(dtype, mode, m, order):
     net, X, _, Y = _problem(dtype, mode)
+    assert all(layer.W.flags.f_contiguous for layer in net.layers)
+    for layer in net.layers:
+        layer.W = np.asarray(layer.W, order=order)
     ws = net.workspace(8).rows(m)  # what fit does for a short last batch
     ws.inputs[...] = X[:m]
     ws.targets[...] = Y[:m]
@@ -78,6 +83,7 @@ def test_workspace_path_matches_reference_equations(dtype, mode, m):
         assert ws.delta[i].dtype == np.dtype(dtype)
         np.testing.assert_allclose(ws.delta[i], delta[i], **tol)
         np.testing.assert_allclose(ws.nabla_W[i], dW[i], **tol)
+        assert ws.nabla_W[i].flags[f"{order}_CONTIGUOUS"]  # laid out like W
         if layer.b is None:
             assert ws.nabla_b[i] is None
         else:

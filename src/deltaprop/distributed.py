@@ -204,7 +204,10 @@ class AllreduceBackprop:
         self.nabla_b: list[np.ndarray | None] = []
         offset = 0
         for layer in layers:
-            self.nabla_W.append(self._view(offset, layer.W.shape))
+            # laid out like W (column-major), so the optimizer's sweeps run in one order
+            self.nabla_W.append(
+                self._view(offset, layer.W.shape, "F" if layer.W.flags.f_contiguous else "C")
+            )
             offset += layer.W.size
             if layer.b is None:
                 self.nabla_b.append(None)
@@ -217,8 +220,8 @@ class AllreduceBackprop:
             self.ws.nabla_W = self.nabla_W
             self.ws.nabla_b = self.nabla_b
 
-    def _view(self, offset: int, shape: tuple[int, ...]) -> np.ndarray:
-        return self.buffer[offset : offset + int(np.prod(shape))].reshape(shape)
+    def _view(self, offset: int, shape: tuple[int, ...], order: str = "C") -> np.ndarray:
+        return self.buffer[offset : offset + int(np.prod(shape))].reshape(shape, order=order)
 
     @property
     def bytes_per_step(self) -> int:

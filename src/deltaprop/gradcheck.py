@@ -79,15 +79,14 @@ def _central_differences(P: Array, loss: Any, eps: float) -> Array:
     rounding of θ ± ε adds no error of its own.
     """
     grad = np.empty_like(P)
-    flat, out = P.reshape(-1), grad.reshape(-1)  # views: P is C-contiguous
-    for k in range(flat.size):
-        theta = flat[k]
-        flat[k] = theta + eps
-        plus, up = loss(), flat[k]
-        flat[k] = theta - eps
-        minus, down = loss(), flat[k]
-        flat[k] = theta
-        out[k] = (plus - minus) / (up - down)
+    for k in np.ndindex(P.shape):  # any memory layout (W is column-major)
+        theta = P[k]
+        P[k] = theta + eps
+        plus, up = loss(), P[k]
+        P[k] = theta - eps
+        minus, down = loss(), P[k]
+        P[k] = theta
+        grad[k] = (plus - minus) / (up - down)
     return grad
 
 

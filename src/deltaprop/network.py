@@ -172,7 +172,7 @@ class Network:
             sigma = self.output if i == n_layers - 1 else hidden[i]
             self.layers.append(
                 Dense(
-                    np.ascontiguousarray(W, dtype=self.dtype),
+                    np.asfortranarray(W, dtype=self.dtype),  # column-major: see layers.Dense
                     None if b is None else b.astype(self.dtype),
                     sigma,
                     mode,
@@ -346,7 +346,8 @@ class Network:
 
         for i in reversed(range(len(layers))):  # l = L … 1
             layers[i].gradients(  # (10) ∂C/∂W = δ aᵀ, (14) ∂C/∂b = δ
-                ws.delta[i], ws.A_in(i), r, ws.nabla_W[i], ws.nabla_b[i], ws.ones
+                ws.delta[i], ws.A_in(i), r, ws.nabla_W[i], ws.nabla_b[i], ws.ones,
+                ws.r_delta[i],
             )
             if i > 0:  # (8) δ^{l−1} = (W^l)ᵀ δ^l ⊙ σ'(z^{l−1})
                 layers[i].propagate(

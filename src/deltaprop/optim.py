@@ -504,7 +504,9 @@ class NAdam(Optimizer):
         v = self._buffer(state, "exp_avg_sq", theta, fill=0.0)
         work = self._buffer(state, "_work", theta)
         # Π_t lives in the state as a 1-element array so it is saved with the rest.
-        mu_product = self._buffer(state, "mu_product", theta.reshape(-1)[:1], fill=1.0)
+        if "mu_product" not in state:
+            state["mu_product"] = np.ones(1, dtype=theta.dtype)
+        mu_product = state["mu_product"]
         mu, mu_next = self._mu(self.t), self._mu(self.t + 1)
         mu_product *= mu
         pi = float(mu_product[0])

@@ -8,8 +8,9 @@ last batch uses row slices of the same buffers (``rows(m)``). Lists are indexed 
 - ``Z[i]``, ``A[i]``: layer i's z and a = σ(z), (m, n_{i+1});
 - ``A_in(i)``: what feeds layer i: ``inputs`` for i = 0, else layer i − 1's activations,
   with the constant-1 column of a bias unit when layer i has one;
-- ``delta[i]``: layer i's per-sample error signals δ (m, n_{i+1}); ``sigma_prime[i]`` the
-  scratch that receives σ'(Z[i]); ``grad_A``: ∂C/∂A^L for the general path of eq. (9);
+- ``delta[i]``: layer i's per-sample error signals δ (m, n_{i+1}); ``r_delta[i]`` the
+  scratch for rδ (eqs. 10, 14); ``sigma_prime[i]`` the scratch that receives σ'(Z[i]);
+  ``grad_A``: ∂C/∂A^L for the general path of eq. (9);
 - ``nabla_W[i]``, ``nabla_b[i]``: the reduced gradients, shaped like W and b;
 - ``targets``: the batch's Y, (m, n_L); ``ones``: m ones, for sums over the batch's rows.
 
@@ -48,6 +49,7 @@ class Workspace:
         self._A_full = [with_unit(i + 1) for i in range(len(layers))]
         self.Z = [np.empty((m, n[i + 1]), dtype=self.dtype) for i in range(len(layers))]
         self.delta = [np.empty_like(Z) for Z in self.Z]
+        self.r_delta = [np.empty_like(Z) for Z in self.Z]
         self.sigma_prime = [np.empty_like(Z) for Z in self.Z[:-1]]
         self.grad_A = np.empty_like(self.Z[-1])
         self.targets = np.empty_like(self.Z[-1])
@@ -88,6 +90,7 @@ class Workspace:
             view._A_full = [A[:m] for A in self._A_full]
             view.Z = [Z[:m] for Z in self.Z]
             view.delta = [d[:m] for d in self.delta]
+            view.r_delta = [d[:m] for d in self.r_delta]
             view.sigma_prime = [s[:m] for s in self.sigma_prime]
             view.grad_A = self.grad_A[:m]
             view.targets = self.targets[:m]
