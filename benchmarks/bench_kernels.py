@@ -16,6 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import deltaprop as dp
+from deltaprop import blas
 from deltaprop.network import Gradients
 
 
@@ -67,6 +68,31 @@ def main() -> None:
     compare("b *= 1 on normal vs subnormal float32 (256 × 784)",
             lambda: np.multiply(normal, np.float32(1.0), out=normal),
             lambda: np.multiply(subnormal, np.float32(1.0), out=subnormal))
+
+    theta, g = rng.random((256, 784), dtype=np.float32), rng.random((256, 784), dtype=np.float32)
+    mom, scratch = np.zeros_like(theta), np.empty_like(theta)
+
+    def fused() -> None:
+        blas.axpby(1.0, g, 0.9, mom, scratch)  # b ← g + μ b
+        blas.axpy(-1e-6, mom, theta, scratch)  # θ ← θ − η b
+
+    def ufuncs() -> None:
+        mom.__imul__(0.9)
+        mom.__iadd__(g)
+        np.multiply(mom, 1e-6, out=scratch)
+        theta.__isub__(scratch)
+
+    with threadpool_limits(1, user_api="blas"):
+        compare("SGD momentum, 256 × 784, 1 thread: BLAS axpby+axpy vs 4 ufuncs", fused, ufuncs)
+    compare("SGD momentum, 256 × 784, 2 threads: BLAS axpby+axpy vs 4 ufuncs", fused, ufuncs)
+    for n in (4096, 16384, 32768):
+        x, y, s = (np.ones(n, np.float32) for _ in range(3))
+        blas.MIN_SIZE, saved = 0, blas.MIN_SIZE  # BLAS at every size, to find the crossover
+        compare(f"y ← 0.5 x + 0.9 y, {n} entries: BLAS axpby vs 2 ufuncs",
+                lambda x=x, y=y, s=s: blas.axpby(0.5, x, 0.9, y, s),
+                lambda x=x, y=y, s=s: (y.__imul__(0.9), np.multiply(x, 0.5, out=s),
+                                       y.__iadd__(s)), repeats=2000)
+        blas.MIN_SIZE = saved
 
     print("\nµs per training step (backprop_into + SGD momentum), 784-256-128-10:")
     print("m      1 thread   2 threads")

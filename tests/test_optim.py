@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import deltaprop as dp
-from deltaprop import optim
+from deltaprop import blas, optim
 from deltaprop.network import Gradients
 
 SIZES = [4, 5, 3]
@@ -78,6 +78,18 @@ def torch_float64() -> Iterator[None]:
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture(params=["blas", "ufuncs"])
+def fused_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every array through BLAS's fused axpy/axpby (not only the large ones), or none."""
+    if request.param == "blas":
+        if not blas.available():
+            pytest.skip("NumPy's BLAS exports no axpy/axpby")  # tests/test_blas.py says if it must
+        monkeypatch.setattr(blas, "MIN_SIZE", 0)
+    else:
+        monkeypatch.setattr(blas, "_FUNCTIONS", {})
+    return request.param
 
 
 def make_net(bias: list[str] | str = "learned", dtype: str = "float64", seed: int = 0,
@@ -144,7 +156,7 @@ class TorchTwin:
 
 
 # ----------------------------------------------------------------- torch as the oracle
-@pytest.mark.usefixtures("torch_float64")
+@pytest.mark.usefixtures("torch_float64", "fused_path")
 @pytest.mark.parametrize("bias", BIASES)
 @pytest.mark.parametrize("decay", DECAYS)
 @pytest.mark.parametrize("config", CONFIGS)

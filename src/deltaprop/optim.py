@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from deltaprop import blas
 from deltaprop._validation import check_fraction, check_positive, lookup
 
 Array = NDArray[np.floating]
@@ -157,10 +158,8 @@ class Optimizer:
             theta *= factor
 
     def _add_scaled(self, y: Array, a: float, x: Array, state: State) -> None:
-        """y ← y + a·x in place, through the slot's scratch so nothing is allocated."""
-        work = self._buffer(state, "_axpy", y)
-        np.multiply(x, a, out=work)
-        y += work
+        """y ← y + a·x in place: one BLAS sweep, or two through the slot's scratch."""
+        blas.axpy(a, x, y, self._buffer(state, "_axpy", y))
 
     @staticmethod
     def _buffer(state: State, key: str, like: Array, fill: float | None = None) -> Array:
@@ -268,31 +267,26 @@ class SGD(Optimizer):
                 "dampening": self.dampening, "nesterov": self.nesterov}
 
     def update(self, theta: Array, g: Array, state: State) -> None:
-        step = self._buffer(state, "_step", theta)  # all scratch made on the first step
+        # Each line is one fused sweep (blas.axpy / axpby); ``step`` is the scratch the
+        # ufunc form of a fused sweep needs where BLAS is not used.
+        step = self._buffer(state, "_step", theta)
         if self.momentum == 0:
-            np.multiply(g, self.lr, out=step)
-            theta -= step  # (11), (15): θ ← θ − α ∂C/∂θ
+            blas.axpy(-self.lr, g, theta, step)  # (11), (15): θ ← θ − α ∂C/∂θ
             return
         first = "b" not in state
         b = self._buffer(state, "b", theta)
         if first:
             np.copyto(b, g)  # b_1 = g_1
         else:
-            b *= self.momentum
-            if self.dampening:
-                np.multiply(g, 1 - self.dampening, out=step)
-                b += step  # b_t = μ b_{t−1} + (1 − τ) g_t
-            else:  # τ = 0 (the default): skip the (1 − τ) g pass, one sweep of b fewer
-                b += g  # b_t = μ b_{t−1} + g_t
+            # b_t = μ b_{t−1} + (1 − τ) g_t
+            blas.axpby(1 - self.dampening, g, self.momentum, b, step)
             if self.t % 16 == 0:  # a b whose g stays 0 needs ~800 steps of μ^t to get
                 flush_subnormals(b)  # subnormal; every 16th step costs 2/16 sweep a step
-        if self.nesterov:
-            np.multiply(b, self.momentum, out=step)
-            step += g  # g_t + μ b_t
-            step *= self.lr
+        if self.nesterov:  # θ ← θ − η (g_t + μ b_t)
+            blas.axpy(-self.lr, g, theta, step)
+            blas.axpy(-self.lr * self.momentum, b, theta, step)
         else:
-            np.multiply(b, self.lr, out=step)  # η b_t
-        theta -= step
+            blas.axpy(-self.lr, b, theta, step)  # θ ← θ − η b_t
 
 
 class Adagrad(Optimizer):
