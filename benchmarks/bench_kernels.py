@@ -1,14 +1,17 @@
 """The micro-benchmarks behind each optimisation in docs/performance.md, in one run.
 
-    PYTHONPATH=src python benchmarks/bench_kernels.py
+    PYTHONPATH=src python benchmarks/bench_kernels.py [--busy 2]
 
 Each line times the NumPy call the library uses against the alternative it replaced
 (median of 5 repeats), then whole training steps of the benchmark MLP with one and two
-BLAS threads.
+BLAS threads — with ``--busy N`` also while N other processes spin on the cores.
 """
 
 from __future__ import annotations
 
+import argparse
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -39,6 +42,10 @@ def compare(what: str, ours: Callable[[], object], other: Callable[[], object],
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--busy", type=int, default=0,
+                    help="also time the steps with this many spinning processes")
+    busy = ap.parse_args().busy
     rng = np.random.default_rng(0)
     X = rng.random((60000, 784), dtype=np.float32)
     rows = rng.permutation(60000)[:1024]
@@ -94,10 +101,24 @@ def main() -> None:
                                        y.__iadd__(s)), repeats=2000)
         blas.MIN_SIZE = saved
 
+    step_table(X, rng)
+    if busy:
+        print(f"\nthe same with {busy} processes spinning on the 2 cores:")
+        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                    for _ in range(busy)]
+        try:
+            step_table(X, rng)
+        finally:
+            for p in spinners:
+                p.kill()
+
+
+def step_table(X: np.ndarray, rng: np.random.Generator) -> None:
+    """µs per training step of 784-256-128-10 with one and with two BLAS threads."""
     print("\nµs per training step (backprop_into + SGD momentum), 784-256-128-10:")
     print("m      1 thread   2 threads")
     labels = rng.integers(0, 10, 60000)
-    for m in (1, 32, 128, 1024):
+    for m in (1, 4, 8, 16, 32, 128, 1024):
         net = dp.Network([784, 256, 128, 10], seed=0)
         ws = net.workspace(m)
         ws.inputs[...] = X[:m]
@@ -112,7 +133,8 @@ def main() -> None:
         repeats = max(5, 2000 // m)
         with threadpool_limits(1, user_api="blas"):
             one = micro(step, repeats)
-        two = micro(step, repeats)
+        with threadpool_limits(2, user_api="blas"):
+            two = micro(step, repeats)
         print(f"{m:<6d} {one:8.0f}   {two:9.0f}")
 
 

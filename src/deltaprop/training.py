@@ -345,11 +345,12 @@ def fit(
     # Overflow shows up as a non-finite loss, which the divergence guard below reports with
     # the epoch and batch; NumPy's own warnings would only repeat it without that context.
     settings.enter_context(np.errstate(over="ignore", invalid="ignore"))
-    # BLAS threads: below 128 rows a batch's matrix products are too small for a second
-    # thread to pay for its hand-off (2 idle cores, m = 32: 1 and 2 threads tie), and on a
-    # shared, busy machine a spinning BLAS thread waits for a core (load 8 on 2 cores:
-    # 1 thread 2-8× faster at m = 32…512). From 128 rows an idle second core wins (m = 128:
-    # 2 threads 26 % faster), so the limit stops there (docs/performance.md).
+    # BLAS threads: below 16 rows a batch's matrix products are too small for a second
+    # thread to pay for its hand-off (idle 2 cores, µs per step, 1 vs 2 threads: m = 1
+    # 741 vs 820, m = 4 570 vs 744); from 16 rows two tie or win (m = 32 1225 vs 1218,
+    # m = 128 2495 vs 2138; benchmarks/bench_kernels.py). On a machine whose cores are all
+    # busy, a second BLAS thread waits for a core and one thread is 2-15× faster at every m
+    # (``bench_kernels.py --busy 2``): wrap fit in ``threadpoolctl.threadpool_limits(1)``.
     if m < ONE_BLAS_THREAD_BELOW:
         settings.enter_context(_one_blas_thread())
     try:
@@ -428,7 +429,7 @@ def fit(
 
 
 #: Batches with fewer rows than this train with one BLAS thread (see ``fit``).
-ONE_BLAS_THREAD_BELOW = 128
+ONE_BLAS_THREAD_BELOW = 16
 
 
 def _one_blas_thread() -> Any:
