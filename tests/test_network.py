@@ -503,6 +503,8 @@ def backprop(X: Any = None, Y: Any = None, net: dict[str, Any] | None = None, **
 
 NAN_X = np.zeros((4, 3))
 NAN_X[1, 2] = np.nan
+HUGE_INF_X = np.full((4, 3), 3e38, dtype=np.float32)
+HUGE_INF_X[2, 1] = -np.inf
 INF_Y = np.zeros((4, 2))
 INF_Y[0, 0] = np.inf
 
@@ -519,6 +521,8 @@ BAD_INPUT = [
     ("X strings", backprop(X=[["a", "b", "c"]] * 4), TypeError, r"`X` must hold numbers"),
     ("X ragged", backprop(X=[[1, 2, 3], [1, 2]]), TypeError, r"`X` must be an array of numbers"),
     ("X NaN", backprop(X=NAN_X), ValueError, r"`X` contains NaN or inf"),
+    # the row sums that screen X overflow here too; the exact check then finds the inf
+    ("X inf among huge", backprop(X=HUGE_INF_X), ValueError, r"`X` contains NaN or inf"),
     ("Y rows", backprop(Y=[0, 1, 1]), ValueError, r"`Y` has 3 rows; X has 4"),
     (
         "Y columns",
@@ -719,3 +723,14 @@ def test_sigmoid_keeps_relative_precision_far_below_zero():
     z = np.array([-20.0, -17.0, -10.0, 10.0], dtype=np.float32)
     reference = 1 / (1 + np.exp(-z.astype(np.float64)))
     np.testing.assert_allclose(activations.get("sigmoid")(z), reference, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_huge_finite_inputs_are_accepted(dtype):
+    """X near the dtype's largest value: the row sums overflow to inf, yet X is finite."""
+    big = np.finfo(dtype).max / 2
+    X = np.full((4, 3), big, dtype=dtype)
+    net = dp.Network([3, 2], dtype=dtype, seed=0)
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(X @ np.ones(3, dtype=dtype)).all()  # the screen would refuse
+    assert net.check_X(X) is not None
