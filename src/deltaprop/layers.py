@@ -76,10 +76,14 @@ class Dense:
 
         ``A_prev`` is (m, n_in), or (m, n_in + 1) with a last column of ones for a bias unit.
         """
+        self.weighted_input(A_prev, Z)
+        self.activation.f(Z, A)  # (2) a = σ(z)
+
+    def weighted_input(self, A_prev: Array, Z: Array) -> None:
+        """Eq. (2)'s z alone: Z = A^{l−1} Wᵀ + b, into ``Z``."""
         np.matmul(A_prev, self.W.T, out=Z)  # (2) Σ_j w_kj a_j
         if self.b is not None:
             Z += self.b  # (2) + b_k
-        self.activation.f(Z, A)  # (2) a = σ(z)
 
     def gradients(
         self,

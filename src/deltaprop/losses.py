@@ -31,6 +31,30 @@ def delta_shortcut(A: Array, Y: Array, out: Array) -> Array:
     return np.subtract(A, Y, out=out)
 
 
+def softmax_cross_entropy(Z: Array, Y: Array, A: Array, lse: Array, row: Array) -> float:
+    """A = softmax(Z), and the cross-entropy summed over the batch, from one pass over Z.
+
+    Softmax needs each row's max and Σ_k e^{z_k − max}; the loss needs
+    lse = max + log Σ_k e^{z_k − max}. Computed once for both, with the scratch vectors
+    ``lse`` and ``row`` (m values each), nothing is allocated.
+
+    Notes
+    -----
+    C = −Σ_k y_k log a_k = −Σ_k y_k (z_k − lse) = lse − y·z, as ``Y``'s rows sum to 1
+    (``Network.targets`` checks it). Finite even where some a_k underflows to 0.
+    """
+    np.max(Z, axis=1, out=lse)
+    np.subtract(Z, lse[:, None], out=A)
+    np.exp(A, out=A)  # e^{z_k − max}
+    np.sum(A, axis=1, out=row)
+    A /= row[:, None]  # a_k = e^{z_k − max} / Σ_j e^{z_j − max}
+    np.log(row, out=row)
+    lse += row  # lse = max + log Σ_j e^{z_j − max}
+    np.einsum("ij,ij->i", Y, Z, out=row)  # y·z
+    lse -= row  # C per sample
+    return float(lse.sum())
+
+
 def _clip(A: Array) -> Array:
     """A kept inside [eps, 1 − eps] so log and division stay finite (eps of A's dtype)."""
     eps = np.finfo(A.dtype).eps

@@ -333,11 +333,17 @@ class Network:
         path even for a canonical output/loss pair.
         """
         layers = self.layers
-        for i, layer in enumerate(layers):  # (1)–(2) forward, keeping Z and A
+        # softmax + cross-entropy share the row max and exponentials (losses module)
+        fused = shortcut and self.output.name == "softmax" and self.loss.name == "cross_entropy"
+        for i, layer in enumerate(layers[:-1]):  # (1)–(2) forward, keeping Z and A
             layer.forward(ws.A_in(i), ws.Z[i], ws.A[i])
-
         Z_L, A_L, Y = ws.Z[-1], ws.A[-1], ws.targets
-        loss = r * float(self.loss.per_sample(Z_L, A_L, Y).sum())
+        if fused:
+            layers[-1].weighted_input(ws.A_in(len(layers) - 1), Z_L)  # (2) z^L
+            loss = r * losses.softmax_cross_entropy(Z_L, Y, A_L, ws.lse, ws.row)  # a^L, C
+        else:
+            layers[-1].forward(ws.A_in(len(layers) - 1), Z_L, A_L)  # (2)
+            loss = r * float(self.loss.per_sample(Z_L, A_L, Y).sum())
         if shortcut and self.uses_shortcut:
             losses.delta_shortcut(A_L, Y, out=ws.delta[-1])  # (9) δ^L = a − y
         else:  # (9) δ^L = ∂C/∂a ⊙ σ'(z^L)

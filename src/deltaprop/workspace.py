@@ -12,7 +12,8 @@ last batch uses row slices of the same buffers (``rows(m)``). Lists are indexed 
   scratch for rδ (eqs. 10, 14); ``sigma_prime[i]`` the scratch that receives σ'(Z[i]);
   ``grad_A``: ∂C/∂A^L for the general path of eq. (9);
 - ``nabla_W[i]``, ``nabla_b[i]``: the reduced gradients, shaped like W and b;
-- ``targets``: the batch's Y, (m, n_L); ``ones``: m ones, for sums over the batch's rows.
+- ``targets``: the batch's Y, (m, n_L); ``ones``: m ones, for sums over the batch's rows;
+  ``lse``, ``row``: m-vectors of scratch for the fused softmax + cross-entropy.
 
 The ones columns are written once, at allocation: a bias unit's activation never changes.
 """
@@ -54,6 +55,8 @@ class Workspace:
         self.grad_A = np.empty_like(self.Z[-1])
         self.targets = np.empty_like(self.Z[-1])
         self.ones = np.ones(m, dtype=self.dtype)  # 1ᵀΔ sums the batch's rows (eq. 14)
+        self.lse = np.empty(m, dtype=self.dtype)  # softmax + cross-entropy's row scratch
+        self.row = np.empty(m, dtype=self.dtype)
         self.nabla_W = [np.empty_like(layer.W, dtype=self.dtype) for layer in layers]
         self.nabla_b = [
             None if layer.b is None else np.empty_like(layer.b, dtype=self.dtype)
@@ -95,6 +98,8 @@ class Workspace:
             view.grad_A = self.grad_A[:m]
             view.targets = self.targets[:m]
             view.ones = self.ones[:m]
+            view.lse = self.lse[:m]
+            view.row = self.row[:m]
             view._short = {}
             view._make_views()
             self._short[m] = view
