@@ -330,6 +330,9 @@ def fit(
     r_of = (lambda mb: 1.0 / mb) if reduction == "mean" else (lambda mb: 1.0)
     n_batches = math.ceil(n / m)
     ws = net.workspace(m)
+    # each row's class, once: per batch, accuracy compares argmax a^L with gathered labels
+    labels = net.index_of(Y) if net.is_classifier else None
+    batch_labels = None if labels is None else np.empty(m, dtype=labels.dtype)
     index = np.arange(n)
     history = history if history is not None else History()
     stopper = early_stopping
@@ -385,10 +388,9 @@ def fit(
                 optimizer.step(net, grads)
                 loss_sum += loss / r
                 seen += rows.size
-                if net.is_classifier:
-                    correct += int(
-                        np.count_nonzero(net.index_of(w.A[-1]) == net.index_of(w.targets))
-                    )
+                if labels is not None:
+                    truth = np.take(labels, rows, out=batch_labels[: rows.size], mode="clip")
+                    correct += int(np.count_nonzero(net.index_of(w.A[-1]) == truth))
                 for cb in reporters:
                     stop = bool(cb.on_batch_end(epoch, batch, loss)) or stop
                 if stop:
