@@ -22,7 +22,10 @@ an MLP 784-256-128-10 with ReLU hidden layers, softmax + cross-entropy, SGD with
 Figures per (system, batch size): epoch seconds (median, min, max over ``--runs``),
 samples/s, ratio to PyTorch's median, GFLOP/s counted as 6 · Σ_l n_{l−1} n_l flops per
 sample (2 flops per multiply-add × one forward and two backward matrix products), and that
-rate as a fraction of a large float32 ``np.matmul`` measured in the same run. Also:
+rate as a fraction of a large float32 ``np.matmul`` (2048², median) measured in the same
+case. Within a batch size the systems run round-robin — one epoch of each, ``--runs``
+times, with the matmul rate measured at the start of every round — so a machine whose
+speed drifts during the case (shared hosts do) weighs on every system alike. Also:
 deltaprop's peak memory in a child process, and the seconds of training until the test
 accuracy reaches 88 % (deltaprop vs PyTorch from the same initial weights).
 
@@ -43,7 +46,6 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -387,8 +389,7 @@ def time_to_accuracy(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarra
 
 
 # --------------------------------------------------------------------------- main
-def timed(fn: Callable[[], float], runs: int) -> dict[str, Any]:
-    times = [fn() for _ in range(runs)]
+def summary(times: list[float]) -> dict[str, Any]:
     return {"median": statistics.median(times), "min": min(times), "max": max(times),
             "runs": times}
 
@@ -435,26 +436,34 @@ def main(argv: list[str] | None = None) -> int:
         n_epoch = args.n_online if m == 1 else N_FULL  # what the figures are for
         Xs, ys = X[:n], y[:n]
         scale = n_epoch / n
+        # Round-robin: run r of every system, then run r + 1, so a machine that speeds up
+        # or slows down during the case weighs on every system alike.
+        k = min(max(args.n_textbook, 2 * m), n)
+        calls = {s: (lambda: run_textbook(Xs, ys, m, 0, k)) if s == "textbook"
+                 else (lambda s=s: runners[s](Xs, ys, m, 0)) for s in systems}
+        repeats = {s: 1 if s == "textbook" and m > 1 else args.runs for s in systems}
+        times: dict[str, list[float]] = {s: [] for s in systems}
+        rates: list[float] = []  # the machine's matmul rate, measured in each round too
+        for r in range(args.runs):
+            rates.append(matmul_rate(repeats=3)["median"])
+            for s in systems:
+                if r < repeats[s]:
+                    times[s].append(calls[s]() * scale)
         case: dict[str, dict[str, Any]] = {}
         for s in systems:
+            case[s] = summary(times[s])
             if s == "textbook":
-                k = min(max(args.n_textbook, 2 * m), n)
-                t = timed(lambda: run_textbook(Xs, ys, m, 0, k), 1 if m > 1 else args.runs)
-                t["extrapolated_from"] = k
-            else:
-                t = timed(lambda: runners[s](Xs, ys, m, 0), args.runs)
-            for key in ("median", "min", "max"):
-                t[key] *= scale
-            t["runs"] = [v * scale for v in t["runs"]]
-            case[s] = t
+                case[s]["extrapolated_from"] = k
         torch_s = case.get("pytorch", {}).get("median")
+        case_rate = statistics.median(rates)
         for s, t in case.items():
             sps = n_epoch / t["median"]
             gflops = flops_per_sample() * sps / 1e9
             row = {"batch_size": m, "system": s, "epoch_samples": n_epoch,
                    "timed_samples": n, "seconds": t, "samples_per_s": sps,
                    "ratio_to_pytorch": t["median"] / torch_s if torch_s else None,
-                   "gflops": gflops, "fraction_of_matmul": gflops / rate["median"]}
+                   "gflops": gflops, "matmul_gflops": case_rate,
+                   "fraction_of_matmul": gflops / case_rate}
             rows.append(row)
             ratio = f"{row['ratio_to_pytorch']:.2f}" if torch_s else "-"
             print(f"{m:>5} {s:<10} {t['median']:>8.2f} {t['min']:>7.2f} {t['max']:>7.2f} "
