@@ -19,7 +19,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import deltaprop as dp
-from deltaprop import blas
+from deltaprop import activations, blas, losses
 from deltaprop.network import Gradients
 
 
@@ -78,6 +78,21 @@ def main() -> None:
     compare("b *= 1 on normal vs subnormal float32 (256 × 784)",
             lambda: np.multiply(normal, np.float32(1.0), out=normal),
             lambda: np.multiply(subnormal, np.float32(1.0), out=subnormal))
+
+    d32, rd32 = rng.random((32, 256), dtype=np.float32), np.empty((32, 256), np.float32)
+    compare("the mean's r = 1/m at m = 32, layer 1: r·Δ (32 × 256) vs r·∇W (256 × 784)",
+            lambda: np.multiply(d32, np.float32(1 / 32), out=rd32),
+            lambda: np.multiply(nW, np.float32(1 / 32), out=nW))
+
+    for m_out in (32, 1024):
+        Z = rng.normal(size=(m_out, 10)).astype(np.float32) * 3
+        Y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, m_out)]
+        A, lse, row = np.empty_like(Z), np.empty(m_out, np.float32), np.empty(m_out, np.float32)
+        softmax, ce = activations.get("softmax"), losses.get("cross_entropy")
+        compare(f"softmax + cross-entropy, {m_out} × 10: fused vs softmax, then the loss",
+                lambda Z=Z, Y=Y, A=A, lse=lse, row=row: losses.softmax_cross_entropy(
+                    Z, Y, A, lse, row),
+                lambda Z=Z, Y=Y, A=A: (softmax.f(Z, A), float(ce.per_sample(Z, A, Y).sum())))
 
     theta, g = rng.random((256, 784), dtype=np.float32), rng.random((256, 784), dtype=np.float32)
     mom, scratch = np.zeros_like(theta), np.empty_like(theta)
