@@ -32,8 +32,8 @@ class Dense:
 
     ``Network`` stores W column-major (Fortran order; its shape is still (n_out, n_in)).
     Then Wᵀ, which the batched eq. (2) Z = A Wᵀ reads, is row-major: the operand layout
-    OpenBLAS multiplies fastest at small batches (layer 1 at m = 32, 1 thread: 252 µs
-    instead of 448 µs; ``python benchmarks/bench_matmul_shapes.py``). ∇W is laid out like W.
+    OpenBLAS multiplies fastest at small batches (layer 1 at m = 32, 1 thread: 203 µs
+    instead of 299 µs; ``python benchmarks/bench_matmul_shapes.py``). ∇W is laid out like W.
 
     Parameters
     ----------
@@ -146,7 +146,7 @@ def matmul_into(a: Array, b: Array, out: Array) -> None:
     """out = a b through BLAS, whatever ``out``'s layout.
 
     NumPy hands a product to BLAS only when ``out`` is row-major; into a column-major ``out``
-    it runs its own loop, 5× slower (measured 764 µs vs 146 µs for ∇W of layer 1 at m = 32).
+    it runs its own loop, several times slower.
     The transpose outᵀ = bᵀ aᵀ of a column-major ``out`` is row-major, so it goes there.
     """
     if out.flags.c_contiguous:

@@ -350,9 +350,9 @@ def fit(
     settings.enter_context(np.errstate(over="ignore", invalid="ignore"))
     # BLAS threads: below 16 rows a batch's matrix products are too small for a second
     # thread to pay for its hand-off (idle 2 cores, µs per step, 1 vs 2 threads: m = 1
-    # 741 vs 820, m = 4 570 vs 744); from 16 rows two tie or win (m = 32 1225 vs 1218,
-    # m = 128 2495 vs 2138; benchmarks/bench_kernels.py). On a machine whose cores are all
-    # busy, a second BLAS thread waits for a core and one thread is 2-15× faster at every m
+    # 870 vs 890, m = 4 688 vs 714, m = 8 834 vs 915); from 16 rows two win (m = 16 1106
+    # vs 988, m = 32 1450 vs 1236; benchmarks/bench_kernels.py). On a machine whose cores
+    # are all busy a second BLAS thread waits for a core, up to 37× slower at m = 32
     # (``bench_kernels.py --busy 2``): wrap fit in ``threadpoolctl.threadpool_limits(1)``.
     if m < ONE_BLAS_THREAD_BELOW:
         settings.enter_context(_one_blas_thread())
