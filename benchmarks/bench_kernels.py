@@ -110,13 +110,15 @@ def main() -> None:
     with threadpool_limits(1, user_api="blas"):
         compare("SGD momentum, 256 × 784, 1 thread: BLAS axpby+axpy vs 4 ufuncs", fused, ufuncs)
     compare("SGD momentum, 256 × 784, 2 threads: BLAS axpby+axpy vs 4 ufuncs", fused, ufuncs)
-    for n in (4096, 16384, 32768):
-        x, y, s = (np.ones(n, np.float32) for _ in range(3))
-        blas.MIN_SIZE, saved = 0, blas.MIN_SIZE  # BLAS at every size, to find the crossover
-        compare(f"y ← 0.5 x + 0.9 y, {n} entries: BLAS axpby vs 2 ufuncs",
-                lambda x=x, y=y, s=s: blas.axpby(0.5, x, 0.9, y, s),
-                lambda x=x, y=y, s=s: (y.__imul__(0.9), np.multiply(x, 0.5, out=s),
-                                       y.__iadd__(s)), repeats=2000)
+    saved, blas.MIN_SIZE = blas.MIN_SIZE, 0  # BLAS at every size, to find the crossover
+    try:
+        for n in (4096, 16384, 32768):
+            x, y, s = (np.ones(n, np.float32) for _ in range(3))
+            compare(f"y ← 0.5 x + 0.9 y, {n} entries: BLAS axpby vs 2 ufuncs",
+                    lambda x=x, y=y, s=s: blas.axpby(0.5, x, 0.9, y, s),
+                    lambda x=x, y=y, s=s: (y.__imul__(0.9), np.multiply(x, 0.5, out=s),
+                                           y.__iadd__(s)), repeats=2000)
+    finally:
         blas.MIN_SIZE = saved
 
     step_table(X, rng)
