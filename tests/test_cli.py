@@ -257,6 +257,27 @@ def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch,
     assert one_line_error(err, interrupted=True) == "error: interrupted"
 
 
+@pytest.mark.parametrize("bug", [ValueError, TypeError, OSError, ZeroDivisionError])
+def test_an_internal_error_keeps_its_traceback(bug: type[Exception], tmp_path: Path) -> None:
+    """Only DeltapropError is a user's error; a bug inside a command is not hidden.
+
+    The built-in kinds the command used to turn into one line are planted one by one.
+    """
+    code = (
+        "import sys; from deltaprop import cli, jobs\n"
+        "def broken(opts):\n"
+        f"    raise {bug.__name__}('planted bug in jobs.train')\n"
+        "jobs.train = broken\n"
+        "cli.main(['train', '--quiet'])\n"
+    )
+    job = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert job.returncode == 1
+    assert "Traceback (most recent call last)" in job.stderr
+    assert f"{bug.__name__}: planted bug in jobs.train" in job.stderr
+    assert "error: planted" not in job.stderr
+
+
 # ------------------------------------------------------------------ interrupted saves
 def test_run_interrupted_during_save_keeps_the_old_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -13,6 +13,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop import io, optim
+from deltaprop.errors import FileWriteError
 
 BIAS_MODES = ("learned", "frozen", "none", "unit")
 
@@ -224,8 +225,9 @@ def test_interrupted_save_keeps_the_old_model(
 
 
 def test_save_into_missing_folder_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileWriteError, match="does not exist") as caught:
         _net().save(tmp_path / "nowhere" / "m.safetensors")
+    assert isinstance(caught.value, OSError)  # still the built-in kind a Python user catches
 
 
 def test_saved_file_gets_a_normal_mode(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from deltaprop.errors import ConfigError, ConfigTypeError, DataError
+
 T = TypeVar("T")
 
 
@@ -19,7 +21,7 @@ def lookup(registry: Mapping[str, T], name: object, what: str) -> T:
     if isinstance(name, str) and name in registry:
         return registry[name]
     valid = ", ".join(sorted(registry))
-    raise ValueError(f"unknown {what} {name!r}; choose one of: {valid}")
+    raise ConfigError(f"unknown {what} {name!r}; choose one of: {valid}")
 
 
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
@@ -27,26 +29,26 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number; got {value!r}") from None
+        raise ConfigTypeError(f"`{name}` must be a number; got {value!r}") from None
     if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"`{name}` must be {bound}; got {value!r}")
+        raise ConfigError(f"`{name}` must be {bound}; got {value!r}")
     return v
 
 
 def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
     """``value`` as an int ≥ ``minimum``, or a clear TypeError/ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an integer; got {value!r}")
+        raise ConfigTypeError(f"`{name}` must be an integer; got {value!r}")
     if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}; got {value!r}")
+        raise ConfigError(f"`{name}` must be >= {minimum}; got {value!r}")
     return int(value)
 
 
 def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
     """``value`` if it is one of ``choices``, else a ValueError listing them."""
     if value not in choices:
-        raise ValueError(f"`{name}` must be one of {', '.join(choices)}; got {value!r}")
+        raise ConfigError(f"`{name}` must be one of {', '.join(choices)}; got {value!r}")
     return value  # type: ignore[return-value]
 
 
@@ -55,9 +57,9 @@ def check_fraction(name: str, value: Any) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number; got {value!r}") from None
+        raise ConfigTypeError(f"`{name}` must be a number; got {value!r}") from None
     if not 0 <= v < 1:
-        raise ValueError(f"`{name}` must be in [0, 1); got {value!r}")
+        raise ConfigError(f"`{name}` must be in [0, 1); got {value!r}")
     return v
 
 
@@ -69,17 +71,17 @@ def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> np.ndarray:
     try:
         X = np.asarray(X)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"`{name}` must be an array of numbers; {e}") from None
+        raise ConfigTypeError(f"`{name}` must be an array of numbers; {e}") from None
     if X.dtype.kind not in "biuf":
-        raise TypeError(f"`{name}` must hold numbers; got dtype {X.dtype}")
+        raise ConfigTypeError(f"`{name}` must hold numbers; got dtype {X.dtype}")
     if X.ndim == 1 and X.shape[0] == n_columns:
         X = X[None, :]
     if X.ndim != 2 or X.shape[1] != n_columns:
-        raise ValueError(
+        raise ConfigError(
             f"`{name}` must have shape (m, {n_columns}); got shape {X.shape}"
         )
     if X.shape[0] == 0:
-        raise ValueError(f"`{name}` has no samples (shape {X.shape})")
+        raise ConfigError(f"`{name}` has no samples (shape {X.shape})")
     X = np.ascontiguousarray(X, dtype=dtype)
     # NaN and ±inf make their row's sum non-finite. The row sums X·1 are one BLAS pass
     # (both cores) and no (m, n) boolean array (47 MB for Fashion-MNIST): 3× faster than
@@ -88,17 +90,8 @@ def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         row_sums = X @ np.ones(X.shape[1], dtype=X.dtype)
     if not np.isfinite(row_sums).all() and not np.isfinite(X).all():
-        raise ValueError(f"`{name}` contains NaN or inf")
+        raise ConfigError(f"`{name}` contains NaN or inf")
     return X
-
-
-class DataError(ValueError):
-    """A data file or its contents is unusable.
-
-    The message is one line naming the file (when there is one) and the problem, e.g.
-    ``"train.csv: column 'label' not found; columns are a, b, c"``. The command line prints
-    it as ``error: …`` and exits with status 1.
-    """
 
 
 def open_error(name: str, error: OSError) -> DataError:

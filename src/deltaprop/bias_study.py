@@ -31,6 +31,7 @@ import numpy as np
 
 from deltaprop import datasets, gradcheck, optim
 from deltaprop._validation import check_int, check_positive
+from deltaprop.errors import ConfigError
 from deltaprop.network import Gradients, Network
 from deltaprop.training import fit
 
@@ -104,7 +105,7 @@ def prepare(
     """
     data = datasets.load(name, data_dir=data_dir, seed=DATA_SEED, dtype=dtype)
     if data.task != "classification" or data.n_classes is None or data.n_classes < 2:
-        raise ValueError(
+        raise ConfigError(
             f"bias-study needs a classification data set; {data.name} is {data.task}"
         )
     rng = np.random.default_rng([DATA_SEED, 1])
@@ -206,7 +207,7 @@ def run(
     subset = p.subset if subset is None else check_int("subset", subset)
     unknown = [mo for mo in modes if mo not in MODES]
     if unknown:
-        raise ValueError(f"unknown bias mode {unknown[0]!r}; choose from {', '.join(MODES)}")
+        raise ConfigError(f"unknown bias mode {unknown[0]!r}; choose from {', '.join(MODES)}")
 
     data, X_tr, y_tr, X_val, y_val, note = prepare(
         name, data_dir=data_dir, subset=subset, dtype=dtype

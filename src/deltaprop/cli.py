@@ -15,8 +15,7 @@ from typing import Any
 
 import click
 
-# Errors a user can cause and fix; anything else is a bug and keeps its traceback.
-_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, OSError)
+from deltaprop.errors import ConfigError, DeltapropError
 
 
 def _fail(message: str, status: int = 1) -> None:
@@ -37,10 +36,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail("interrupted", 130)
     except click.ClickException as e:
         _fail(e.format_message().replace("\n", " "), e.exit_code)
-    except _USER_ERRORS as e:
+    except DeltapropError as e:  # a user can cause and fix it; anything else is a bug
         _fail(str(e).splitlines()[0] if str(e) else type(e).__name__, 1)
-    except ArithmeticError as e:  # training.TrainingDiverged
-        _fail(str(e), 1)
     sys.exit(status if isinstance(status, int) else 0)
 
 
@@ -498,7 +495,7 @@ def draw(model: str, out: str, data: str | None, data_dir: str | None) -> None:
         dataset = datasets.load(name, data_dir=data_dir, seed=data_seed(net),
                                 dtype=net.dtype.name)
         if dataset.n_features != 2 or net.n_inputs != 2:
-            raise ValueError(f"decision regions need 2-D data and a 2-input model; "
+            raise ConfigError(f"decision regions need 2-D data and a 2-input model; "
                              f"{dataset.name} has {dataset.n_features} features, the model "
                              f"takes {net.n_inputs} inputs")
         points = (dataset.X_test, dataset.y_test)

@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from deltaprop._validation import DataError, open_error
+from deltaprop.errors import ConfigError
 from deltaprop.idx import IDX_DTYPES, read_idx, write_idx
 from deltaprop.preprocessing import (
     Scaler,
@@ -169,7 +170,7 @@ class Dataset:
 
 def _check_task(task: str) -> str:
     if task not in ("auto", "classification", "regression"):
-        raise ValueError(f"`task` must be 'auto', 'classification' or 'regression'; got {task!r}")
+        raise ConfigError(f"`task` must be 'auto', 'classification' or 'regression'; got {task!r}")
     return task
 
 
@@ -400,11 +401,11 @@ def _class_sizes(n_samples: int, n_classes: int) -> list[int]:
 
 def _check_synthetic(n_samples: int, noise: float, n_classes: int = 2) -> None:
     if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)):
-        raise ValueError(f"`n_samples` must be an integer; got {n_samples!r}")
+        raise ConfigError(f"`n_samples` must be an integer; got {n_samples!r}")
     if n_samples < 4 * n_classes:
-        raise ValueError(f"`n_samples` must be >= {4 * n_classes}; got {n_samples}")
+        raise ConfigError(f"`n_samples` must be >= {4 * n_classes}; got {n_samples}")
     if not (isinstance(noise, (int, float, np.floating)) and 0.0 <= noise < math.inf):
-        raise ValueError(f"`noise` must be a finite number >= 0; got {noise!r}")
+        raise ConfigError(f"`noise` must be a finite number >= 0; got {noise!r}")
 
 
 def _synthetic(
@@ -530,7 +531,7 @@ def load_circles(
     """
     _check_synthetic(n_samples, noise)
     if not 0.0 < factor < 1.0:
-        raise ValueError(f"`factor` must be > 0 and < 1; got {factor!r}")
+        raise ConfigError(f"`factor` must be > 0 and < 1; got {factor!r}")
     rng = np.random.default_rng(seed)
     parts = []
     for radius, size in zip((1.0, factor), _class_sizes(n_samples, 2), strict=True):
@@ -567,9 +568,9 @@ def load_spirals(
         Number of arms (classes), at least 2.
     """
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
-        raise ValueError(f"`n_classes` must be an integer; got {n_classes!r}")
+        raise ConfigError(f"`n_classes` must be an integer; got {n_classes!r}")
     if n_classes < 2:
-        raise ValueError(f"`n_classes` must be >= 2; got {n_classes}")
+        raise ConfigError(f"`n_classes` must be >= 2; got {n_classes}")
     _check_synthetic(n_samples, noise, n_classes)
     rng = np.random.default_rng(seed)
     parts = []

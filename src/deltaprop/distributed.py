@@ -34,17 +34,18 @@ from typing import Any
 import numpy as np
 
 from deltaprop import training
+from deltaprop.errors import DeltapropError
 from deltaprop.network import Network
 from deltaprop.workspace import Workspace
 
 ROOT = 0
 
 
-class MPIUnavailable(OSError):
+class MPIUnavailable(DeltapropError, OSError):
     """mpi4py (or an MPI library) is not installed: ``pip install 'deltaprop[mpi]'``."""
 
 
-class DistributedMismatch(ValueError):
+class DistributedMismatch(DeltapropError, ValueError):
     """The ranks disagree on something they must share (data size, seed, network shape)."""
 
 

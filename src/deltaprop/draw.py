@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop.errors import ConfigError
 from deltaprop.network import Network
 
 MAX_DRAWN = 16
@@ -162,10 +163,10 @@ def draw(
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
-        raise ValueError(f"{path}: unknown picture format; use one of .{', .'.join(FORMATS)}")
+        raise ConfigError(f"{path}: unknown picture format; use one of .{', .'.join(FORMATS)}")
     regions = data is not None
     if regions and (net.n_inputs != 2 or np.asarray(data[0]).shape[1] != 2):
-        raise ValueError(
+        raise ConfigError(
             f"decision regions need 2-D data and a 2-input network; the network takes "
             f"{net.n_inputs} inputs"
         )

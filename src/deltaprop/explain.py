@@ -30,6 +30,7 @@ import numpy as np
 
 from deltaprop import optim
 from deltaprop._validation import check_int, check_positive
+from deltaprop.errors import ConfigError
 from deltaprop.network import Network
 
 #: Largest layer (inputs included) and batch that :func:`trace` prints without ``force``.
@@ -52,12 +53,12 @@ def check_size(sizes: Sequence[int], m: int, force: bool) -> None:
         return
     big = [n for n in sizes if n > MAX_NEURONS]
     if big:
-        raise ValueError(
+        raise ConfigError(
             f"a layer of {big[0]} neurons is too large to print (limit {MAX_NEURONS}); "
             "use --force to print it anyway"
         )
     if m > MAX_SAMPLES:
-        raise ValueError(
+        raise ConfigError(
             f"a batch of {m} samples is too large to print (limit {MAX_SAMPLES}); "
             "use --force to print it anyway"
         )
@@ -251,7 +252,7 @@ def model_problem(
 
     dataset = datasets.load(data, data_dir=data_dir, seed=data_seed(net), dtype="float64")
     if dataset.n_features != net.n_inputs:
-        raise ValueError(
+        raise ConfigError(
             f"{dataset.name} has {dataset.n_features} features; the model takes {net.n_inputs}"
         )
     X = scaler.transform(dataset.X_train[:m], "float64")

@@ -31,13 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop.errors import FileWriteError, ModelFileError
+
 FORMAT_VERSION = 1
 _DTYPES = {"float32": "F32", "float64": "F64"}
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, malformed, foreign, or does not match its metadata."""
 
 
 def _linear_names(i: int) -> tuple[str, str]:
@@ -134,12 +132,15 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync, then rename over it."""
     folder = path.parent
     if not folder.is_dir():
-        raise FileNotFoundError(f"{path}: folder {folder} does not exist")
+        raise FileWriteError(f"{path}: folder {folder} does not exist")
     try:  # mkstemp makes the file 0600; give it the mode a plain open() would (or the old one)
         mode = path.stat().st_mode & 0o7777
     except OSError:
         mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise FileWriteError(f"{path}: cannot write ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -147,8 +148,10 @@ def write_atomically(path: Path, data: bytes) -> None:
             os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):  # a full disk, a name that is a folder, …
+            raise FileWriteError(f"{path}: cannot write ({e.strerror or e})") from None
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(folder, os.O_RDONLY)

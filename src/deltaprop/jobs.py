@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop import datasets, io, optim, training
+from deltaprop.errors import ConfigError
 from deltaprop.network import Network
 
 DEFAULT_LR = {"sgd": 0.05}  # every other optimizer: 1e-3
@@ -143,7 +144,7 @@ def _optimizer(args: dict[str, Any]) -> optim.Optimizer:
     }
     if args["momentum"] is not None:
         if name not in ("sgd", "rmsprop"):
-            raise ValueError(f"`--momentum` applies to sgd and rmsprop, not {name}")
+            raise ConfigError(f"`--momentum` applies to sgd and rmsprop, not {name}")
         kwargs["momentum"] = args["momentum"]
     elif name == "sgd":
         kwargs["momentum"] = 0.9
@@ -171,7 +172,7 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
         explicit = args.get("_explicit", set())
         fixed = sorted(explicit & (set(_RUN_OPTIONS) - _RESUMABLE_OPTIONS))
         if fixed:
-            raise ValueError(
+            raise ConfigError(
                 f"{args['resume']}: --{fixed[0].replace('_', '-')} cannot change when resuming; "
                 "the checkpoint's settings are used (only --epochs, --patience and output "
                 "options may change)"
@@ -181,9 +182,9 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
                 args[key] = saved[key]
     for key, minimum in (("epochs", 1), ("batch_size", 0)):
         if args[key] < minimum:
-            raise ValueError(f"`--{key.replace('_', '-')}` must be >= {minimum}; got {args[key]}")
+            raise ConfigError(f"`--{key.replace('_', '-')}` must be >= {minimum}; got {args[key]}")
     if not 0 <= args["val_split"] < 1:
-        raise ValueError(f"`--val-split` must be in [0, 1); got {args['val_split']}")
+        raise ConfigError(f"`--val-split` must be in [0, 1); got {args['val_split']}")
 
     data, split = _prepared(args)
     history = training.History()
@@ -194,7 +195,7 @@ def train(opts: dict[str, Any]) -> dict[str, Any]:
         initial_epoch = 0
     else:
         if net.n_inputs != data.n_features:
-            raise ValueError(
+            raise ConfigError(
                 f"{args['resume']}: the network takes {net.n_inputs} inputs; "
                 f"{data.name} has {data.n_features} features"
             )

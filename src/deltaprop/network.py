@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from deltaprop import activations, initializers, losses, metrics
 from deltaprop._validation import as_matrix, check_choice, check_int, lookup
+from deltaprop.errors import ConfigError, ConfigTypeError
 from deltaprop.layers import BIAS_MODES, Dense
 from deltaprop.workspace import Workspace
 
@@ -72,7 +73,7 @@ def _per_layer(name: str, value: Any, n_layers: int, per: str = "layer") -> list
     """One entry per layer from a single value or a list of ``n_layers`` values."""
     if isinstance(value, (list, tuple)):
         if len(value) != n_layers:
-            raise ValueError(f"`{name}` needs {n_layers} entries, one per {per}; got {len(value)}")
+            raise ConfigError(f"`{name}` needs {n_layers} entries, one per {per}; got {len(value)}")
         return list(value)
     return [value] * n_layers
 
@@ -114,9 +115,9 @@ class Network:
         seed: int = 0,
     ) -> None:
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
-            raise TypeError(f"`sizes` must be a list of layer sizes; got {sizes!r}")
+            raise ConfigTypeError(f"`sizes` must be a list of layer sizes; got {sizes!r}")
         if len(sizes) < 2:
-            raise ValueError(f"`sizes` needs at least 2 entries [n_0, n_L]; got {list(sizes)}")
+            raise ConfigError(f"`sizes` needs at least 2 entries [n_0, n_L]; got {list(sizes)}")
         self.sizes = [check_int(f"sizes[{k}]", n) for k, n in enumerate(sizes)]
         n_layers = len(self.sizes) - 1
         try:
@@ -130,7 +131,7 @@ class Network:
         if isinstance(activation, (list, tuple)) and len(activation) == n_layers:
             # One entry per layer (DESIGN.md §3): the last one is the output's σ.
             if activation[-1] != self.output.name:
-                raise ValueError(
+                raise ConfigError(
                     f"`activation`'s last entry {activation[-1]!r} is the output layer's; "
                     f"it must equal `output` {self.output.name!r} (or give one per hidden layer)"
                 )
@@ -139,12 +140,12 @@ class Network:
         hidden = [activations.get(a) for a in hidden_names]
         for k, a in enumerate(hidden):
             if not a.elementwise:
-                raise ValueError(
+                raise ConfigError(
                     f"`activation` {a.name!r} is allowed only as the output "
                     f"(layer {k + 1} is hidden)"
                 )
         if self.loss.outputs is not None and self.output.name not in self.loss.outputs:
-            raise ValueError(
+            raise ConfigError(
                 f"`output` {self.output.name!r} does not fit loss {self.loss.name!r}; "
                 f"use output={self.loss.outputs[0]!r}"
             )
@@ -152,9 +153,9 @@ class Network:
         try:
             self.bias_init = float(bias_init)
         except (TypeError, ValueError):
-            raise TypeError(f"`bias_init` must be a number; got {bias_init!r}") from None
+            raise ConfigTypeError(f"`bias_init` must be a number; got {bias_init!r}") from None
         if not np.isfinite(self.bias_init):
-            raise ValueError(f"`bias_init` must be finite; got {bias_init!r}")
+            raise ConfigError(f"`bias_init` must be finite; got {bias_init!r}")
         init_W = initializers.get(init)
         self.init = init
         self.seed = check_int("seed", seed, minimum=0)
@@ -283,20 +284,20 @@ class Network:
         try:
             Y = np.asarray(Y)
         except (TypeError, ValueError) as e:
-            raise TypeError(f"`{name}` must be an array of numbers; {e}") from None
+            raise ConfigTypeError(f"`{name}` must be an array of numbers; {e}") from None
         if Y.dtype.kind not in "biuf":
-            raise TypeError(f"`{name}` must hold numbers; got dtype {Y.dtype}")
+            raise ConfigTypeError(f"`{name}` must hold numbers; got dtype {Y.dtype}")
         if Y.shape[:1] != (m,):
-            raise ValueError(f"`{name}` has {Y.shape[0] if Y.ndim else 0} rows; X has {m}")
+            raise ConfigError(f"`{name}` has {Y.shape[0] if Y.ndim else 0} rows; X has {m}")
         if not np.isfinite(Y).all():
-            raise ValueError(f"`{name}` contains NaN or inf")
+            raise ConfigError(f"`{name}` contains NaN or inf")
         n_L = self.n_outputs
         if Y.ndim == 1 and self.loss.name == "cross_entropy":
             if Y.dtype.kind == "f" and not np.array_equal(Y, np.round(Y)):
-                raise ValueError(f"`{name}` class labels must be integers 0..{n_L - 1}")
+                raise ConfigError(f"`{name}` class labels must be integers 0..{n_L - 1}")
             bad = Y[(Y < 0) | (Y >= n_L)]  # before the cast, which would wrap a huge label
             if bad.size:
-                raise ValueError(
+                raise ConfigError(
                     f"`{name}` has label {bad[0]:.0f} outside the {n_L} classes 0..{n_L - 1}"
                 )
             labels = Y.astype(np.int64)
@@ -307,14 +308,14 @@ class Network:
             Y = Y[:, None]
         if Y.shape != (m, n_L):
             one_d = f"({m},) or " if self.loss.name == "cross_entropy" or n_L == 1 else ""
-            raise ValueError(f"`{name}` must have shape {one_d}({m}, {n_L}); got {Y.shape}")
+            raise ConfigError(f"`{name}` must have shape {one_d}({m}, {n_L}); got {Y.shape}")
         if self.loss.name == "binary_cross_entropy" and ((Y < 0) | (Y > 1)).any():
-            raise ValueError(f"`{name}` targets for binary_cross_entropy must lie in [0, 1]")
+            raise ConfigError(f"`{name}` targets for binary_cross_entropy must lie in [0, 1]")
         if self.loss.name == "cross_entropy" and (
             (Y < 0).any() or not np.allclose(Y.sum(axis=1), 1, atol=1e-6)
         ):
             # δ^L = a − y is ∂C/∂z only when each target row is a distribution (Σ y = 1).
-            raise ValueError(
+            raise ConfigError(
                 f"`{name}` rows for cross_entropy must be one-hot or probabilities summing to 1"
             )
         return np.ascontiguousarray(Y, dtype=self.dtype)
@@ -459,7 +460,7 @@ class Network:
         index = sorter[np.clip(pos, 0, len(self.classes) - 1)]
         unknown = self.classes[index] != y
         if unknown.any():
-            raise ValueError(f"`y` has label {y[unknown][0]!r} not seen in training")
+            raise ConfigError(f"`y` has label {y[unknown][0]!r} not seen in training")
         return index
 
     # ----------------------------------------------------------------- training

@@ -32,12 +32,14 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop.errors import ConfigError, DeltapropError
+
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Softmax over the last axis alone (axis=-1 semantics) needs opset 13
 GELU_OPSET = 20  # first opset with Gelu(approximate="tanh")
 
 
-class OnnxUnavailableError(ImportError):
+class OnnxUnavailableError(DeltapropError, ImportError):
     """The optional ``onnx`` package is not installed."""
 
 
@@ -142,9 +144,9 @@ def to_model(net: Any, *, opset: int = DEFAULT_OPSET) -> Any:
     """
     onnx = _onnx()
     if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
-        raise ValueError(f"`opset` must be an integer >= {MIN_OPSET}; got {opset!r}")
+        raise ConfigError(f"`opset` must be an integer >= {MIN_OPSET}; got {opset!r}")
     if opset > onnx.defs.onnx_opset_version():
-        raise ValueError(
+        raise ConfigError(
             f"`opset` {opset} is newer than this onnx package supports "
             f"({onnx.defs.onnx_opset_version()})"
         )

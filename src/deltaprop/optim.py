@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from deltaprop import blas
 from deltaprop._validation import check_fraction, check_positive, lookup
+from deltaprop.errors import ConfigError
 
 Array = NDArray[np.floating]
 State = dict[str, Array]
@@ -66,7 +67,7 @@ def _check_betas(betas: Any) -> tuple[float, float]:
     try:
         beta1, beta2 = betas
     except (TypeError, ValueError):
-        raise ValueError(f"`betas` must be a pair (beta1, beta2); got {betas!r}") from None
+        raise ConfigError(f"`betas` must be a pair (beta1, beta2); got {betas!r}") from None
     return check_fraction("betas[0]", beta1), check_fraction("betas[1]", beta2)
 
 
@@ -96,7 +97,7 @@ class Optimizer:
         if not self.state:
             self.state = [{} for _ in slots]
         if len(self.state) != len(slots):
-            raise ValueError(
+            raise ConfigError(
                 f"optimizer state holds {len(self.state)} parameters; the network has {len(slots)}"
             )
         self.t += 1
@@ -202,11 +203,11 @@ class Optimizer:
             If ``d`` is for another optimizer or names a hyperparameter this one lacks.
         """
         if d.get("name") != self.name:
-            raise ValueError(f"state is for optimizer {d.get('name')!r}, not {self.name!r}")
+            raise ConfigError(f"state is for optimizer {d.get('name')!r}, not {self.name!r}")
         known = self.hyperparameters()
         for key, value in d.get("hyper", {}).items():
             if key not in known:
-                raise ValueError(
+                raise ConfigError(
                     f"state names hyperparameter {key!r}, which {type(self).__name__} lacks"
                 )
             # back to plain Python scalars: a NumPy float64 read from a file would
@@ -257,7 +258,7 @@ class SGD(Optimizer):
         self.dampening = check_positive("dampening", dampening, allow_zero=True)
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum == 0 or self.dampening != 0):
-            raise ValueError(
+            raise ConfigError(
                 "`nesterov` needs momentum > 0 and dampening = 0; "
                 f"got momentum={momentum!r}, dampening={dampening!r}"
             )
@@ -354,7 +355,7 @@ class RMSprop(Optimizer):
         super().__init__(lr, weight_decay, decay_bias)
         self.alpha = check_positive("alpha", alpha, allow_zero=True)
         if self.alpha > 1:  # v_t would turn negative and √v_t NaN
-            raise ValueError(f"`alpha` must be in [0, 1]; got {alpha!r}")
+            raise ConfigError(f"`alpha` must be in [0, 1]; got {alpha!r}")
         self.eps = check_positive("eps", eps)
         self.momentum = check_positive("momentum", momentum, allow_zero=True)
         self.centered = bool(centered)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop._validation import DataError
+from deltaprop.errors import ConfigError, ConfigTypeError, DataError
 
 __all__ = ["Scaler", "float_dtype", "one_hot", "split_indices", "train_val_split"]
 
@@ -22,16 +22,16 @@ def float_dtype(dtype: Any) -> np.dtype:
     except TypeError:
         resolved = None
     if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"`dtype` must be float32 or float64; got {dtype!r}")
+        raise ConfigError(f"`dtype` must be float32 or float64; got {dtype!r}")
     return resolved
 
 
 def check_split_fraction(name: str, value: float) -> float:
     """``value`` as a float strictly between 0 and 1 (a test or validation fraction)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
-        raise ValueError(f"`{name}` must be a number between 0 and 1; got {value!r}")
+        raise ConfigError(f"`{name}` must be a number between 0 and 1; got {value!r}")
     if not 0.0 < float(value) < 1.0:
-        raise ValueError(f"`{name}` must be > 0 and < 1; got {value!r}")
+        raise ConfigError(f"`{name}` must be > 0 and < 1; got {value!r}")
     return float(value)
 
 
@@ -46,7 +46,7 @@ def split_indices(
     n = len(y)
     n_test = math.ceil(test_size * n)
     if n_test < 1 or n_test >= n:
-        raise ValueError(f"{n} samples are too few to split with a fraction of {test_size}")
+        raise DataError(f"{n} samples are too few to split with a fraction of {test_size}")
     perm = rng.permutation(n)
     if not stratify:
         return perm[n_test:], perm[:n_test]
@@ -92,17 +92,17 @@ class Scaler:
 
     def __init__(self, kind: str = "standard", divisor: float | None = None) -> None:
         if kind not in _SCALER_KINDS:
-            raise ValueError(f"`kind` must be one of {', '.join(_SCALER_KINDS)}; got {kind!r}")
+            raise ConfigError(f"`kind` must be one of {', '.join(_SCALER_KINDS)}; got {kind!r}")
         if kind == "divide":
             try:
                 valid = divisor is not None and 0.0 < float(divisor) < math.inf
             except (TypeError, ValueError):
                 valid = False
             if not valid:
-                raise ValueError(f"`divisor` must be finite and > 0; got {divisor!r}")
+                raise ConfigError(f"`divisor` must be finite and > 0; got {divisor!r}")
             divisor = float(divisor)
         elif divisor is not None:
-            raise ValueError(f"`divisor` applies only to kind='divide'; got kind={kind!r}")
+            raise ConfigError(f"`divisor` applies only to kind='divide'; got kind={kind!r}")
         self.kind = kind
         self.divisor = divisor
         self.offset: np.ndarray | None = None
@@ -123,11 +123,11 @@ class Scaler:
         """
         X = np.asarray(X)
         if X.ndim != 2 or len(X) == 0:
-            raise ValueError(f"`X` must have shape (n, n_features) with n >= 1; got {X.shape}")
+            raise DataError(f"`X` must have shape (n, n_features) with n >= 1; got {X.shape}")
         if X.dtype.kind not in "biuf":
-            raise ValueError(f"`X` must be numeric; got dtype {X.dtype}")
+            raise DataError(f"`X` must be numeric; got dtype {X.dtype}")
         if X.dtype.kind == "f" and not np.isfinite(X).all():
-            raise ValueError("`X` contains NaN or infinity")
+            raise DataError("`X` contains NaN or infinity")
         self.n_features = X.shape[1]
         if self.kind == "minmax":
             low = X.min(axis=0).astype(np.float64)
@@ -162,11 +162,11 @@ class Scaler:
             dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float32
         dtype = float_dtype(dtype)
         if X.ndim != 2:
-            raise ValueError(f"`X` must have shape (n, n_features); got {X.shape}")
+            raise DataError(f"`X` must have shape (n, n_features); got {X.shape}")
         if self.kind in ("minmax", "standard") and self.offset is None:
             raise ValueError(f"{self!r} is not fitted; call fit(X_train) first")
         if self.n_features is not None and X.shape[1] != self.n_features:
-            raise ValueError(
+            raise DataError(
                 f"`X` has {X.shape[1]} features; this scaler was fitted on {self.n_features}"
             )
         out = np.array(X, dtype=dtype, copy=True)
@@ -245,13 +245,13 @@ def one_hot(y: np.ndarray, n_classes: int, dtype: Any = "float32") -> np.ndarray
     y = np.asarray(y)
     dtype = float_dtype(dtype)
     if y.ndim != 1 or (y.dtype.kind not in "iu" and len(y)):
-        raise ValueError(f"`y` must be 1-D integer class indices; got {y.dtype} {y.shape}")
+        raise ConfigError(f"`y` must be 1-D integer class indices; got {y.dtype} {y.shape}")
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)):
-        raise ValueError(f"`n_classes` must be an integer; got {n_classes!r}")
+        raise ConfigError(f"`n_classes` must be an integer; got {n_classes!r}")
     if n_classes < 1:
-        raise ValueError(f"`n_classes` must be >= 1; got {n_classes}")
+        raise ConfigError(f"`n_classes` must be >= 1; got {n_classes}")
     if len(y) and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(f"`y` values must be in 0..{n_classes - 1}; got {y.min()}..{y.max()}")
+        raise ConfigError(f"`y` values must be in 0..{n_classes - 1}; got {y.min()}..{y.max()}")
     Y = np.zeros((len(y), n_classes), dtype=dtype)
     Y[np.arange(len(y)), y.astype(np.intp)] = 1
     return Y
@@ -284,9 +284,9 @@ def train_val_split(
     """
     val_fraction = check_split_fraction("val_fraction", val_fraction)
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"`rng` must be a numpy.random.Generator; got {type(rng).__name__}")
+        raise ConfigTypeError(f"`rng` must be a numpy.random.Generator; got {type(rng).__name__}")
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
-        raise ValueError(f"`X` and `y` need the same number of samples; got {X.shape}, {y.shape}")
+        raise DataError(f"`X` and `y` need the same number of samples; got {X.shape}, {y.shape}")
     train, val = split_indices(y, val_fraction, rng, stratify)
     return X[train], y[train], X[val], y[val]

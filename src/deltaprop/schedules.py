@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from deltaprop._validation import check_choice, check_int, check_positive, lookup
+from deltaprop.errors import ConfigError, ConfigTypeError
 
 
 class HasLR(Protocol):
@@ -38,7 +39,7 @@ def _check_factor(name: str, value: Any, *, allow_one: bool) -> float:
     v = check_positive(name, value)
     if v > 1 or (v == 1 and not allow_one):
         bound = "(0, 1]" if allow_one else "(0, 1)"
-        raise ValueError(f"`{name}` must be in {bound}; got {value!r}")
+        raise ConfigError(f"`{name}` must be in {bound}; got {value!r}")
     return v
 
 
@@ -88,7 +89,7 @@ class Schedule:
     def load_state_dict(self, d: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` gave."""
         if d.get("name") != self.name:
-            raise ValueError(f"state is for schedule {d.get('name')!r}, not {self.name!r}")
+            raise ConfigError(f"state is for schedule {d.get('name')!r}, not {self.name!r}")
         base_lr = d.get("base_lr")
         self.base_lr = None if base_lr is None else float(base_lr)
 
@@ -207,7 +208,7 @@ class LinearWarmup(EpochSchedule):
         self.warmup_epochs = check_int("warmup_epochs", warmup_epochs)
         self.start_factor = _check_factor("start_factor", start_factor, allow_one=True)
         if after is not None and not isinstance(after, EpochSchedule):
-            raise TypeError(
+            raise ConfigTypeError(
                 "`after` must be a schedule indexed by epoch (step, exponential, cosine, "
                 f"warmup); got {after!r}"
             )
@@ -276,7 +277,7 @@ class ReduceLROnPlateau(Schedule):
         self.cooldown = check_int("cooldown", cooldown, minimum=0)
         self.eps = check_positive("eps", eps, allow_zero=True)
         if monitor is not None and not isinstance(monitor, str):
-            raise TypeError(f"`monitor` must be a metric name; got {monitor!r}")
+            raise ConfigTypeError(f"`monitor` must be a metric name; got {monitor!r}")
         self.monitor = monitor
         self.current_lr: float | None = None  # the rate for the next epoch
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -330,7 +331,7 @@ class ReduceLROnPlateau(Schedule):
             key = "val_loss" if "val_loss" in metrics else "loss"
         if key not in metrics:
             have = ", ".join(sorted(metrics)) or "none"
-            raise ValueError(f"`monitor` {key!r} is not among the epoch's metrics ({have})")
+            raise ConfigError(f"`monitor` {key!r} is not among the epoch's metrics ({have})")
         return float(metrics[key])
 
     def at_epoch_end(self, epoch: int, metrics: Mapping[str, float], optimizer: HasLR) -> None:

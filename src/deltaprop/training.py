@@ -25,13 +25,10 @@ import numpy as np
 
 from deltaprop import optim as optim_module
 from deltaprop._validation import check_choice, check_fraction, check_int
+from deltaprop.errors import ConfigError, ConfigTypeError, TrainingDiverged
 from deltaprop.network import REDUCTIONS, Gradients, Network
 from deltaprop.preprocessing import train_val_split
 from deltaprop.workspace import Workspace
-
-
-class TrainingDiverged(ArithmeticError):
-    """The loss became NaN or infinite; the network keeps its last finite weights."""
 
 
 @dataclass
@@ -233,7 +230,7 @@ def _prepare_labels(net: Network, y: Any) -> Any:
     if net.classes is None:
         classes = np.unique(y)
         if len(classes) > net.n_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"`y` has {len(classes)} distinct labels; the network has {net.n_classes} classes"
             )
         net.classes = classes
@@ -311,7 +308,7 @@ def fit(
     verbose = int(verbose)
     optimizer = optimizer if optimizer is not None else optim_module.Adam(lr=1e-3)
     if not isinstance(optimizer, optim_module.Optimizer):
-        raise TypeError(f"`optimizer` must be a deltaprop.optim optimizer; got {optimizer!r}")
+        raise ConfigTypeError(f"`optimizer` must be a deltaprop.optim optimizer; got {optimizer!r}")
 
     X = net.check_X(X)
     Y = net.targets(_prepare_labels(net, y), X.shape[0], "y")

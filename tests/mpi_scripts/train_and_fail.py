@@ -2,7 +2,7 @@
 
 Usage (under mpirun): ``train_and_fail.py MODE STEP -- TRAIN ARGS…``; on rank 1, after STEP
 gradient steps, MODE ``kill`` sends the process SIGKILL (a crashed machine), MODE ``raise``
-raises ValueError (an error on one rank only). The other ranks never learn of it from
+raises a DataError (a user error on one rank only). The other ranks never learn of it from
 deltaprop: what ends them is mpirun (kill) or MPI_Abort (raise).
 """
 
@@ -13,6 +13,7 @@ import signal
 import sys
 
 from deltaprop import cli, distributed
+from deltaprop.errors import DataError
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
         if self.rank == 1 and calls > step:
             if mode == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
-            raise ValueError(f"injected failure on rank 1 at step {calls}")
+            raise DataError(f"injected failure on rank 1 at step {calls}")
         return original(self, ws, r)
 
     distributed.AllreduceBackprop.__call__ = failing  # type: ignore[method-assign]
