@@ -99,7 +99,7 @@ def _read_idx_gzip(stream: gzip.GzipFile, name: str, compressed_size: int) -> np
             f"{name}: IDX header declares {_describe(dims, dtype)}, which needs {expected} "
             f"data bytes; the decompressed file holds {found}"
         )
-    return _idx_array(buffer, dtype, dims)
+    return _idx_array(buffer, dtype, dims, name)
 
 
 def _read_idx_raw(stream: Any, name: str, file_size: int) -> np.ndarray:
@@ -115,14 +115,19 @@ def _read_idx_raw(stream: Any, name: str, file_size: int) -> np.ndarray:
     got = stream.readinto(data)
     if got != expected:  # the file shrank while we read it
         raise DataError(f"{name}: expected {expected} data bytes, read {got}")
-    return _idx_array(data, dtype, dims)
+    return _idx_array(data, dtype, dims, name)
 
 
-def _idx_array(buffer: bytearray, dtype: np.dtype, dims: tuple[int, ...]) -> np.ndarray:
+def _idx_array(buffer: bytearray, dtype: np.dtype, dims: tuple[int, ...],
+               name: str) -> np.ndarray:
     array = np.frombuffer(buffer, dtype=dtype)
     if not array.dtype.isnative:
         array = array.astype(dtype.newbyteorder("="))
-    return array.reshape(dims)
+    try:
+        return array.reshape(dims)
+    except ValueError:  # a 0 beside dimensions whose product no array can have
+        raise DataError(f"{name}: IDX header declares an impossible shape "
+                        f"{_describe(dims, dtype)}") from None
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
