@@ -96,7 +96,7 @@ def test_evaluate_repeats_the_training_test_accuracy(default_run: dict[str, Any]
 
 @pytest.mark.parametrize("fmt", ["csv", "npz"])
 def test_predict_round_trip(default_run: dict[str, Any], fmt: str) -> None:
-    """Predictions from the CLI equal net.predict after the model's own scaling."""
+    """Predictions from the CLI equal dp.load(model).predict on the same raw rows."""
     data = datasets.load("digits")
     X = data.X_test[:40]
     cwd = default_run["cwd"]
@@ -111,15 +111,13 @@ def test_predict_round_trip(default_run: dict[str, Any], fmt: str) -> None:
     lines = (cwd / "pred.csv").read_text().splitlines()
     assert lines[0].split(",") == ["prediction", *(f"p_{k}" for k in range(10))]
     rows = [line.split(",") for line in lines[1:]]
-    net = dp.load(default_run["model"])
-    scaler = datasets.Scaler.from_dict(net.meta["preprocessing"])
-    Xs = scaler.transform(X, net.dtype.name)
-    assert [r[0] for r in rows] == [str(c) for c in net.predict(Xs)]
+    model = dp.load(default_run["model"])  # raw rows in: the file carries its scaling
+    assert [r[0] for r in rows] == [str(c) for c in model.predict(X)]
     # probabilities are printed with 6 significant digits: |error| ≤ 5e-7 for p ≤ 1
     proba = np.array([[float(v) for v in r[1:]] for r in rows])
-    np.testing.assert_allclose(proba, net.predict_proba(Xs), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=1e-6)
     # and the model is good on these rows, so the comparison is not of noise
-    assert np.mean(net.predict(Xs).astype(int) == data.y_test[:40]) >= 0.9
+    assert np.mean(model.predict(X).astype(int) == data.y_test[:40]) >= 0.9
 
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
@@ -442,7 +440,7 @@ def test_a_checkpoint_predicts_like_a_finished_model(tmp_path: Path,
     from deltaprop import io
 
     ckpt, final = io.load(tmp_path / "m.ckpt.safetensors"), io.load(out)
-    assert ckpt.meta["preprocessing"] == final.meta["preprocessing"]
+    assert ckpt.preprocessing() == final.preprocessing()
     assert ckpt.meta["epochs"] == 2
     np.testing.assert_array_equal(ckpt.classes, final.classes)
 

@@ -41,18 +41,29 @@ def _same_parameters(a: dp.Network, b: dp.Network) -> None:
 @pytest.mark.parametrize("bias", BIAS_MODES)
 def test_save_load_round_trip(tmp_path: Path, bias: str, dtype: str) -> None:
     net = _net(bias, dtype)
-    net.classes = np.array(["a", "b", "c"])
-    net.meta = {"data": "toy", "preprocessing": {"kind": "none"}}
+    model = dp.Model(net, scaler="none", labels=["a", "b", "c"], meta={"data": "toy"})
     path = tmp_path / "m.safetensors"
-    net.save(path)
+    model.save(path)
     back = dp.load(path)
+    assert isinstance(back, dp.Model)
     assert back.config() == net.config()
-    _same_parameters(net, back)
+    _same_parameters(net, back.network)
     assert list(back.classes) == ["a", "b", "c"]
-    assert back.meta == net.meta
+    assert back.meta == model.meta
+    assert back.preprocessing() == model.preprocessing()
     X = np.random.default_rng(1).normal(size=(7, 5)).astype(dtype)
     np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
-    assert list(back.predict(X)) == list(net.predict(X))
+    assert list(back.predict(X)) == list(np.array(["a", "b", "c"])[net.predict(X)])
+
+
+def test_a_network_saves_as_a_model_without_preprocessing(tmp_path: Path) -> None:
+    """net.save → dp.load: a Model whose predict on the same rows is the network's own."""
+    net = _net("learned", "float64")
+    net.save(tmp_path / "m.safetensors")
+    back = dp.load(tmp_path / "m.safetensors")
+    assert back.scaler.kind == "none" and back.classes is None
+    X = np.random.default_rng(2).normal(size=(6, 5))
+    np.testing.assert_array_equal(back.predict(X), net.predict(X))
 
 
 @pytest.mark.parametrize("bias", BIAS_MODES)
@@ -93,7 +104,8 @@ def test_checkpoint_round_trip_with_optimizer_state(tmp_path: Path, name: str) -
     path = tmp_path / "ckpt.safetensors"
     arrays = {"extra": np.arange(4.0)}
     io.save(net, path, optimizer=opt, training={"epoch": 3, "note": "x"}, arrays=arrays)
-    net2, state, opt2 = io.load_checkpoint(path)
+    model2, state, opt2 = io.load_checkpoint(path)
+    net2 = model2.network
     assert state["epoch"] == 3 and state["note"] == "x"
     np.testing.assert_array_equal(state["arrays"]["extra"], arrays["extra"])
     assert opt2.state_dict()["hyper"] == opt.state_dict()["hyper"]
@@ -114,9 +126,8 @@ def test_plain_model_is_not_a_checkpoint(tmp_path: Path) -> None:
 
 def test_read_metadata(tmp_path: Path) -> None:
     net = _net("frozen", "float64")
-    net.meta = {"data": "toy"}
     path = tmp_path / "m.safetensors"
-    net.save(path)
+    dp.Model(net, scaler="none", meta={"data": "toy"}).save(path)
     doc = io.read_metadata(path)
     assert doc["format"] == "deltaprop-model"
     assert doc["format_version"] == io.FORMAT_VERSION
@@ -146,7 +157,12 @@ def _rewrite(path: Path, edit) -> None:
         (lambda d: d["config"].update(dtype="float64"), "float32.*metadata says float64"),
         (lambda d: d["config"].update(activation=["nope", "relu"]), "no valid network"),
         (lambda d: d.pop("config"), "no network configuration"),
-        (lambda d: d.update(classes=list("abcdefg")), "class labels"),
+        (lambda d: d["preprocessing"].update(labels={"kind": "classes",
+                                                     "classes": list("abcdefg")}),
+         "class labels list 7 classes; the network has 3"),
+        (lambda d: d["preprocessing"].update(input={"kind": "standard", "n_features": 5}),
+         "offset"),
+        (lambda d: d.pop("preprocessing"), "no preprocessing"),
     ],
 )
 def test_load_errors_name_the_file(tmp_path: Path, edit, pattern: str) -> None:
@@ -312,3 +328,50 @@ def test_torch_sequential_loads_the_weights(tmp_path: Path, bias: str,
     np.testing.assert_allclose(out, net.predict_proba(X), rtol=0, atol=1e-5)
     if output == "softmax":
         assert list(out.argmax(axis=1)) == list(net.predict(X))
+
+
+# ------------------------------------------------------------------ files from format 1
+DATA = Path(__file__).parent / "data"  # written by deltaprop's format 1: see data/README.md
+
+
+def _predictions_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    """(first column, the other columns as floats) of a predictions CSV."""
+    lines = path.read_text().splitlines()[1:]
+    rows = [line.split(",") for line in lines]
+    return [r[0] for r in rows], np.array([[float(v) for v in r[1:]] for r in rows])
+
+
+def test_format_1_regressor_predicts_what_it_predicted(tmp_path: Path) -> None:
+    """A format-1 file kept its scalers in the metadata: dp.load applies them now, so its
+    predict on raw rows is what `deltaprop predict` printed before (6 significant digits)."""
+    model = dp.load(DATA / "diabetes-v1.safetensors")
+    assert model.scaler.kind == "standard" and model.target_scaler.kind == "standard"
+    assert "preprocessing" not in model.meta and "target_scaling" not in model.meta
+    X = np.loadtxt(DATA / "diabetes-rows.csv", delimiter=",", skiprows=1)
+    first, _ = _predictions_csv(DATA / "diabetes-v1-predictions.csv")
+    np.testing.assert_allclose(model.predict(X)[:, 0], [float(v) for v in first], rtol=5e-6)
+
+
+@pytest.mark.parametrize("name", ["iris-v1", "iris-v1.ckpt"])
+def test_format_1_classifier_predicts_what_it_predicted(name: str) -> None:
+    model = dp.load(DATA / f"{name}.safetensors")
+    X = np.loadtxt(DATA / "iris-rows.csv", delimiter=",", skiprows=1)
+    labels, proba = _predictions_csv(DATA / f"{name.replace('.', '-')}-predictions.csv")
+    assert list(model.predict(X)) == labels
+    np.testing.assert_allclose(model.predict_proba(X), proba, rtol=5e-6, atol=5e-7)
+
+
+def test_format_1_checkpoint_resumes_bitwise(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Resuming a format-1 checkpoint (optimizer state named by position, SGD's buffer "b")
+    ends exactly where that version's uninterrupted run ended."""
+    from conftest import run_cli
+
+    out = tmp_path / "resumed.safetensors"
+    status, _, err = run_cli(
+        ["train", "--data", "iris", "--hidden", "6", "--epochs", "6", "--optimizer", "sgd",
+         "--checkpoint-every", "3", "--resume", str(DATA / "iris-v1.ckpt.safetensors"),
+         "--out", str(out), "--quiet"], capsys)
+    assert status == 0, err
+    _same_parameters(dp.load(DATA / "iris-v1-6epochs.safetensors").network,
+                     dp.load(out).network)

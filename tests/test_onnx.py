@@ -69,7 +69,9 @@ def test_graph_structure_per_bias_mode(rng):
     net = make_net(rng, "relu", ["none", "unit", "frozen"], "float32")
     model = onnx_export.to_model(net)
     ops = [n.op_type for n in model.graph.node]
-    assert ops == ["MatMul", "Relu", "Gemm", "Relu", "Gemm", "Softmax", "Identity"]
+    # the network, A^L as "output", then the predicted class index as "label"
+    assert ops == ["MatMul", "Relu", "Gemm", "Relu", "Gemm", "Softmax", "Identity", "ArgMax",
+                   "Identity"]
     init = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
     first, unit = model.graph.node[0], model.graph.node[2]
     assert len(first.input) == 2  # "none": no bias input at all
@@ -79,7 +81,7 @@ def test_graph_structure_per_bias_mode(rng):
     np.testing.assert_array_equal(init[unit.input[2]], net.layers[1].W[:, -1])
     assert {a.name: a.i for a in unit.attribute} == {"transB": 1}
     assert [i.name for i in model.graph.input] == ["input"]
-    assert [o.name for o in model.graph.output] == ["output"]
+    assert [o.name for o in model.graph.output] == ["output", "label"]
     batch = model.graph.input[0].type.tensor_type.shape.dim[0]
     assert batch.dim_param == "batch" and not batch.HasField("dim_value")
 

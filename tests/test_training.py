@@ -197,12 +197,25 @@ def test_not_a_terminal_gives_one_line_per_epoch(small, capsys):
 
 
 def test_user_labels_come_back_from_predict(small):
+    """A Model fits the user's labels; its network trains on their class indices."""
     X, y = small
     names = np.array(["cat", "dog", "emu"])[y]
+    model = dp.Model(dp.Network([4, 8, 3], seed=0), scaler="none")
+    model.fit(X, names, epochs=30, optimizer=optim.Adam(lr=0.02), verbose=0)
+    assert list(model.classes) == ["cat", "dog", "emu"]
+    assert set(model.predict(X)) <= {"cat", "dog", "emu"}
+    assert np.mean(model.predict(X) == names) > 0.8
+    np.testing.assert_array_equal(model.predict(X), model.classes[model.network.predict(X)])
+
+
+def test_a_network_takes_class_indices_not_guessed_labels(small):
+    """Labels other than 0..n_L−1 are not guessed into indices: a clear error instead."""
+    X, y = small
     net = dp.Network([4, 8, 3], seed=0)
-    net.fit(X, names, epochs=30, optimizer=optim.Adam(lr=0.02), verbose=0)
-    assert set(net.predict(X)) <= {"cat", "dog", "emu"}
-    assert np.mean(net.predict(X) == names) > 0.8
+    with pytest.raises(ValueError, match=r"must hold numbers.*deltaprop.Model"):
+        net.fit(X, np.array(["cat", "dog", "emu"])[y], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"label [345] outside the 3 classes 0..2"):
+        net.fit(X, y + 3, epochs=1, verbose=0)  # {3, 4, 5}: once mapped through np.unique
 
 
 @pytest.mark.parametrize(

@@ -14,13 +14,17 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Network": "deltaprop.network",
     "Gradients": "deltaprop.network",
+    "Model": "deltaprop.model",
     "load": "deltaprop.io",
     "optim": "deltaprop.optim",
+    "DeltapropError": "deltaprop.errors",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from deltaprop import optim
+    from deltaprop.errors import DeltapropError
     from deltaprop.io import load
+    from deltaprop.model import Model
     from deltaprop.network import Gradients, Network
 
 
@@ -33,4 +37,4 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["Gradients", "Network", "__version__", "load", "optim"]
+__all__ = ["DeltapropError", "Gradients", "Model", "Network", "__version__", "load", "optim"]

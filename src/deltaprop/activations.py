@@ -129,7 +129,9 @@ class LeakyReLU(Activation):
     """σ(z) = z for z > 0, else 0.01 z (PyTorch's default slope)."""
 
     name = "leaky_relu"
-    slope = 0.01
+
+    def __init__(self, slope: float = 0.01) -> None:
+        self.slope = float(slope)  # an instance's own value: the ONNX export reads it here
 
     def f(self, Z: Array, out: Array) -> Array:
         np.multiply(Z, self.slope, out=out)
@@ -147,7 +149,9 @@ class ELU(Activation):
     """σ(z) = z for z > 0, else α(e^z − 1), α = 1."""
 
     name = "elu"
-    alpha = 1.0
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = float(alpha)  # an instance's own value: the ONNX export reads it here
 
     def f(self, Z: Array, out: Array) -> Array:
         np.minimum(Z, 0, out=out)  # e^z only where it cannot overflow

@@ -20,7 +20,6 @@ initial weights and shuffling; the data and its split stay fixed (data seed 0).
 
 from __future__ import annotations
 
-import io as _stdio
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop import datasets, gradcheck, optim
+from deltaprop import datasets, figures, gradcheck, optim
 from deltaprop._validation import check_int, check_positive
 from deltaprop.errors import ConfigError
 from deltaprop.network import Gradients, Network
@@ -274,14 +273,8 @@ def run(
 
 def plot_curves(study: dict[str, Any], path: str | Path) -> None:
     """Training loss and validation accuracy per epoch, one line per mode (mean ± std band)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from deltaprop.io import write_atomically
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = figures.figure((11, 4))
+    axes = fig.subplots(1, 2)
     styles = {"unit": "--"}  # unit lies exactly on learned: dashed so both show
     for row in study["rows"]:
         for ax, key in zip(axes, ("loss", "val_accuracy"), strict=True):
@@ -300,8 +293,4 @@ def plot_curves(study: dict[str, Any], path: str | Path) -> None:
     s = study["settings"]
     fig.suptitle(f"{study['data']}: sizes {s['sizes']}, {s['seeds']} seeds (mean ± std)")
     fig.tight_layout()
-    buffer = _stdio.BytesIO()
-    suffix = Path(path).suffix.lower().lstrip(".") or "png"
-    fig.savefig(buffer, format=suffix, dpi=100)
-    plt.close(fig)
-    write_atomically(Path(path), buffer.getvalue())
+    figures.save(fig, path)

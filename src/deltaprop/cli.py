@@ -84,12 +84,6 @@ def _data_options(f: Any) -> Any:
     return f
 
 
-def _load_data(name: str, data_dir: str | None, seed: int, dtype: str, target: str | None = None):
-    from deltaprop import datasets
-
-    return datasets.load(name, data_dir=data_dir, seed=seed, dtype=dtype, target=target)
-
-
 # ------------------------------------------------------------------------ train
 @cli.command()
 @_data_options
@@ -103,8 +97,12 @@ def _load_data(name: str, data_dir: str | None, seed: int, dtype: str, target: s
               help="Loss (default: cross_entropy for classes, mse for regression).")
 @click.option("--optimizer", default="adam", show_default=True,
               help="sgd, adagrad, rmsprop, adam, adamw, nadam.")
-@click.option("--lr", type=float, default=None, help="Learning rate (default: 0.001; sgd 0.05).")
-@click.option("--momentum", type=float, default=None, help="Momentum (sgd, rmsprop).")
+@click.option("--lr", type=float, default=None,
+              help="Learning rate (default: 0.001; sgd 0.05 — the command's own default, where "
+              "deltaprop.optim.SGD() has 0.01).")
+@click.option("--momentum", type=float, default=None,
+              help="Momentum (sgd, rmsprop; default: sgd 0.9 — the command's own default, where "
+              "deltaprop.optim.SGD() has 0).")
 @click.option("--batch-size", type=click.IntRange(min=0), default=32, show_default=True,
               help="Samples per step; 1 is online learning, 0 the full batch.")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
@@ -153,18 +151,19 @@ def train(**opts: Any) -> None:
     from deltaprop import jobs
 
     ctx = click.get_current_context()
-    opts["_explicit"] = {
+    explicit = frozenset(
         k for k in opts if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
-    }
-    if opts["distributed"]:
+    )
+    options = jobs.TrainOptions(**(opts | {"hidden": tuple(opts["hidden"])}), explicit=explicit)
+    if options.distributed:
         from deltaprop import distributed
 
         with distributed.abort_on_error():  # one rank's error ends every rank
-            summary = jobs.train(opts)
+            summary = jobs.train(options)
         if not distributed.is_root():
             return  # rank 0 reports
     else:
-        summary = jobs.train(opts)
+        summary = jobs.train(options)
     if opts["as_json"]:
         click.echo(json.dumps(summary))
         return
@@ -482,24 +481,20 @@ def draw(model: str, out: str, data: str | None, data_dir: str | None) -> None:
     from deltaprop import datasets, io
     from deltaprop import draw as draw_module
 
-    net = io.load(model)
-    prep = net.meta.get("preprocessing")
-    scaler = datasets.Scaler.from_dict(prep) if prep else None
+    loaded = io.load(model)
     name = data
-    if name is None and net.n_inputs == 2 and net.meta.get("data") in datasets.DATASETS:
-        name = net.meta["data"]
+    if name is None and loaded.n_inputs == 2 and loaded.meta.get("data") in datasets.DATASETS:
+        name = loaded.meta["data"]
     points = None
     if name is not None:
-        from deltaprop.jobs import data_seed
-
-        dataset = datasets.load(name, data_dir=data_dir, seed=data_seed(net),
-                                dtype=net.dtype.name)
-        if dataset.n_features != 2 or net.n_inputs != 2:
+        dataset = datasets.load(name, data_dir=data_dir, seed=loaded.data_seed,
+                                dtype=loaded.dtype.name)
+        if dataset.n_features != 2 or loaded.n_inputs != 2:
             raise ConfigError(f"decision regions need 2-D data and a 2-input model; "
-                             f"{dataset.name} has {dataset.n_features} features, the model "
-                             f"takes {net.n_inputs} inputs")
+                              f"{dataset.name} has {dataset.n_features} features, the model "
+                              f"takes {loaded.n_inputs} inputs")
         points = (dataset.X_test, dataset.y_test)
-    result = draw_module.draw(net, out, data=points, scaler=scaler)
+    result = draw_module.draw(loaded, out, data=points)
     width, height = result["size"]
     regions = " with decision regions" if result["regions"] else ""
     click.echo(f"wrote {result['path']} ({width}×{height} px){regions}")

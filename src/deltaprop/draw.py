@@ -1,4 +1,4 @@
-"""A picture of a network (matplotlib, Agg): neurons coloured by bias, connections by weight.
+"""A picture of a network (matplotlib's object API): neurons by bias, connections by weight.
 
 Neurons are circles, one column per layer (inputs first); a neuron's fill is its bias b_k
 on a diverging colour map (red < 0 < blue; grey where the layer has no bias, or where the
@@ -14,17 +14,17 @@ their first and last neurons around an ellipsis.
 
 from __future__ import annotations
 
-import io as _stdio
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from deltaprop import figures
 from deltaprop.errors import ConfigError
 from deltaprop.network import Network
 
 MAX_DRAWN = 16
-FORMATS = ("png", "svg", "pdf")
+FORMATS = figures.FORMATS
 
 
 def _shown(n: int) -> list[int | None]:
@@ -36,10 +36,11 @@ def _shown(n: int) -> list[int | None]:
 
 
 def _network_panel(ax: Any, net: Network) -> None:
-    import matplotlib.pyplot as plt
+    import matplotlib
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import TwoSlopeNorm
 
-    cmap = plt.get_cmap("RdBu")
+    cmap = matplotlib.colormaps["RdBu"]
     w_max = max(float(np.abs(layer.W).max(initial=0.0)) for layer in net.layers) or 1.0
     biases = [layer.b for layer in net.layers if layer.b is not None]
     biases += [layer.W[:, -1] for layer in net.layers if layer.has_unit]
@@ -93,24 +94,27 @@ def _network_panel(ax: Any, net: Network) -> None:
     ax.set_xlim(-0.5, len(columns) - 0.5)
     ax.set_ylim(-1.8, height + 0.9)
     ax.axis("off")
-    sm_w = plt.cm.ScalarMappable(norm=w_norm, cmap=cmap)
-    sm_b = plt.cm.ScalarMappable(norm=b_norm, cmap=cmap)
+    sm_w = ScalarMappable(norm=w_norm, cmap=cmap)
+    sm_b = ScalarMappable(norm=b_norm, cmap=cmap)
     fig = ax.figure
     fig.colorbar(sm_w, ax=ax, fraction=0.04, pad=0.01, label="weight w")
     fig.colorbar(sm_b, ax=ax, fraction=0.04, pad=0.04, label="bias b")
 
 
-def _regions_panel(ax: Any, net: Network, X: np.ndarray, y: np.ndarray, scaler: Any) -> None:
-    """Decision regions over the data's bounding box (raw feature units), with the points."""
+def _regions_panel(ax: Any, model: Any, X: np.ndarray, y: np.ndarray) -> None:
+    """Decision regions over the data's bounding box (raw feature units), with the points.
+
+    ``y`` holds class indices (or targets for a regressor); the grid goes through the
+    model's own preprocessing.
+    """
+    net = model.network
     lo, hi = X.min(axis=0), X.max(axis=0)
     pad = 0.1 * (hi - lo + 1e-12)
     g0 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], 200)
     g1 = np.linspace(lo[1] - pad[1], hi[1] + pad[1], 200)
     G0, G1 = np.meshgrid(g0, g1)
     grid = np.column_stack([G0.ravel(), G1.ravel()])
-    if scaler is not None:
-        grid = scaler.transform(grid, net.dtype.name)
-    P = net.predict_proba(grid)
+    P = net.predict_proba(model.transform(grid))
     if net.is_classifier:
         index = net.index_of(P).reshape(G0.shape)
         n = max(net.n_classes, 2)
@@ -126,22 +130,21 @@ def _regions_panel(ax: Any, net: Network, X: np.ndarray, y: np.ndarray, scaler: 
 
 
 def draw(
-    net: Network,
+    model: Any,
     path: str | Path,
     *,
     data: tuple[np.ndarray, np.ndarray] | None = None,
-    scaler: Any = None,
 ) -> dict[str, Any]:
-    """Write a picture of ``net`` to ``path`` (``.png``, ``.svg`` or ``.pdf``).
+    """Write a picture of ``model`` to ``path`` (``.png``, ``.svg`` or ``.pdf``).
 
     Parameters
     ----------
-    net : Network
+    model : Model or Network
+        A Network is drawn as a model without preprocessing.
     path : the output file; its suffix picks the format.
     data : (X, y), optional
-        Raw 2-D samples and labels; with a 2-input network, adds the decision regions.
-    scaler : datasets.Scaler, optional
-        The model's preprocessing, applied to the grid before prediction.
+        Raw 2-D samples and their class indices (or targets); with a 2-input network, adds
+        the decision regions, computed through the model's preprocessing.
 
     Returns
     -------
@@ -153,17 +156,12 @@ def draw(
     ValueError
         Unknown format, or data that is not 2-D while a region panel was asked for.
     """
-    import matplotlib
+    from deltaprop.io import as_model
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from deltaprop.io import write_atomically
-
+    model = as_model(model)
+    net = model.network
     path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise ConfigError(f"{path}: unknown picture format; use one of .{', .'.join(FORMATS)}")
+    fmt = figures.picture_format(path)
     regions = data is not None
     if regions and (net.n_inputs != 2 or np.asarray(data[0]).shape[1] != 2):
         raise ConfigError(
@@ -174,17 +172,15 @@ def draw(
     width_in = 1.2 + 1.6 * len(net.sizes)
     height_in = 1.6 + 0.55 * height
     if regions:
-        fig, (ax_net, ax_reg) = plt.subplots(
-            1, 2, figsize=(width_in + max(height_in, 4.0), max(height_in, 4.0)),
-            gridspec_kw={"width_ratios": [width_in, max(height_in, 4.0)]},
+        fig = figures.figure((width_in + max(height_in, 4.0), max(height_in, 4.0)))
+        ax_net, ax_reg = fig.subplots(
+            1, 2, gridspec_kw={"width_ratios": [width_in, max(height_in, 4.0)]}
         )
-        _regions_panel(ax_reg, net, np.asarray(data[0]), np.asarray(data[1]), scaler)
+        _regions_panel(ax_reg, model, np.asarray(data[0]), np.asarray(data[1]))
     else:
-        fig, ax_net = plt.subplots(figsize=(width_in, height_in))
+        fig = figures.figure((width_in, height_in))
+        ax_net = fig.subplots()
     _network_panel(ax_net, net)
-    buffer = _stdio.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=100)
     size = tuple(round(float(v)) for v in fig.get_size_inches() * 100)
-    plt.close(fig)
-    write_atomically(path, buffer.getvalue())
+    figures.save(fig, path)
     return {"path": str(path), "format": fmt, "size": size, "regions": regions}

@@ -232,36 +232,27 @@ def trace(
 def model_problem(
     model: str, data: str, *, m: int = 2, data_dir: str | None = None
 ) -> tuple[Network, np.ndarray, np.ndarray]:
-    """A saved model and its first ``m`` training samples of ``data``, scaled as in training.
-
-    The model file's recorded preprocessing (``meta["preprocessing"]``) is applied; a model
-    without one sees the raw features.
+    """A saved model's network and its first ``m`` training samples of ``data``, as the
+    network sees them: scaled by the model's preprocessing, labels as class indices,
+    regression targets standardised as in training.
 
     Raises
     ------
-    ValueError
+    DeltapropError
         A model file that does not load, or data whose features do not fit the model.
     """
     from deltaprop import datasets, io
 
     m = check_int("batch", m)
-    net = io.load(model)
-    prep = net.meta.get("preprocessing")
-    scaler = datasets.Scaler.from_dict(prep) if prep else datasets.Scaler("none")
-    from deltaprop.jobs import data_seed
-
-    dataset = datasets.load(data, data_dir=data_dir, seed=data_seed(net), dtype="float64")
-    if dataset.n_features != net.n_inputs:
+    loaded = io.load(model)
+    dataset = datasets.load(data, data_dir=data_dir, seed=loaded.data_seed, dtype="float64")
+    if dataset.n_features != loaded.n_inputs:
         raise ConfigError(
-            f"{dataset.name} has {dataset.n_features} features; the model takes {net.n_inputs}"
+            f"{dataset.name} has {dataset.n_features} features; the model takes "
+            f"{loaded.n_inputs}"
         )
-    X = scaler.transform(dataset.X_train[:m], "float64")
+    X = loaded.scaler.transform(dataset.X_train[:m], "float64")
     y = dataset.y_train[:m]
-    if dataset.class_names is None or not net.is_classifier:
-        return net, X, y
-    if net.n_outputs == 1:  # one sigmoid output: 0/1 labels as a column
-        return net, X, y.astype(np.float64)[:, None]
-    return net, X, y
-
-
-DATA_SEED_FOR_MODEL = 0  # the seed `deltaprop train` uses by default, so splits match
+    if dataset.class_names is not None and loaded.labels is not None:
+        y = np.asarray(dataset.class_names)[y]
+    return loaded.network, X, loaded.encode_targets(y)

@@ -5,13 +5,20 @@ A model file is one ``.safetensors`` file (never pickle). Tensors are named as P
 Linear is module 2i, so ``"0.weight"``, ``"0.bias"``, ``"2.weight"``, … — and a user can
 ``load_state_dict`` them into torch. A bias unit's column of W is stored as that Linear's
 ``bias`` (z = W_in a + w_unit · 1 is exactly a Linear with bias w_unit); ``none`` has no
-bias tensor. Checkpoints add the optimizer's state (``"optimizer.<position>.<name>"``).
+bias tensor. Checkpoints add the optimizer's state (``"optimizer.<parameter>.<state>"``, e.g.
+``"optimizer.layers.0.W.momentum_buffer"``; format 1 named it by position).
 
 The header's metadata holds one JSON document under the key ``"deltaprop"``: format version,
-deltaprop version, the network's constructor arguments, class labels, the user's metadata
-(preprocessing, data set name, …) and, for checkpoints, the training state (epoch, history,
-optimizer hyperparameters and step, random generator state) — and ``data_sha256``, the
-SHA-256 of the tensor bytes, so corruption of the weights is refused rather than loaded.
+deltaprop version, the network's constructor arguments, the model's preprocessing (input
+scaler, target scaler, class labels, feature names: :meth:`Model.preprocessing`), the user's
+metadata (data set name, epochs, …) and, for checkpoints, the training state (epoch,
+history, optimizer hyperparameters and step, random generator state) — and ``data_sha256``,
+the SHA-256 of the tensor bytes, so corruption of the weights is refused rather than loaded.
+
+Format 2 (this version) stores the preprocessing; format 1 files kept class labels under
+``"classes"`` and the scalers in the metadata (``meta["preprocessing"]``,
+``meta["target_scaling"]``). Both load, into a :class:`~deltaprop.model.Model` whose
+``predict`` on raw rows is what ``deltaprop predict`` gave for the file.
 
 Writes are atomic: a temporary file in the same folder, flushed and fsynced, then renamed
 over the target, so a crash mid-save never leaves a truncated model. ``load`` validates the
@@ -31,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.errors import FileWriteError, ModelFileError
+from deltaprop.errors import DeltapropError, FileWriteError, ModelFileError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _DTYPES = {"float32": "F32", "float64": "F64"}
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 
@@ -56,6 +63,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def as_model(model_or_network: Any) -> Any:
+    """A Model: the argument itself, or a Network wrapped with no preprocessing."""
+    from deltaprop.model import Model
+    from deltaprop.network import Network
+
+    if isinstance(model_or_network, Network):
+        return Model(model_or_network, scaler="none", target_scaler=None)
+    if not isinstance(model_or_network, Model):
+        raise TypeError(f"expected a deltaprop Model or Network; got {model_or_network!r}")
+    return model_or_network
+
+
 def tensors_of(net: Any) -> dict[str, np.ndarray]:
     """The network's parameters under torch ``nn.Sequential`` names."""
     out: dict[str, np.ndarray] = {}
@@ -70,18 +89,19 @@ def tensors_of(net: Any) -> dict[str, np.ndarray]:
 
 
 def save(
-    net: Any,
+    model: Any,
     path: str | os.PathLike[str],
     *,
     optimizer: Any = None,
     training: dict[str, Any] | None = None,
     arrays: dict[str, np.ndarray] | None = None,
 ) -> None:
-    """Write ``net`` (and, for a checkpoint, ``optimizer`` and ``training`` state) atomically.
+    """Write ``model`` (and, for a checkpoint, ``optimizer`` and ``training`` state) atomically.
 
     Parameters
     ----------
-    net : Network
+    model : Model or Network
+        A Network is saved as a Model without preprocessing.
     path : path of the ``.safetensors`` file; replaced only once the new file is complete.
     optimizer : Optimizer, optional
         Its state arrays and hyperparameters are stored (a checkpoint).
@@ -95,14 +115,16 @@ def save(
 
     from deltaprop import __version__
 
+    model = as_model(model)
+    net = model.network
     tensors = tensors_of(net)
     doc: dict[str, Any] = {
         "format": "deltaprop-model",
         "format_version": FORMAT_VERSION,
         "deltaprop_version": __version__,
         "config": net.config(),
-        "classes": None if net.classes is None else _jsonable(net.classes),
-        "meta": _jsonable(getattr(net, "meta", {})),
+        "preprocessing": _jsonable(model.preprocessing()),
+        "meta": _jsonable(model.meta),
     }
     if optimizer is not None or training is not None:
         state: dict[str, Any] = {"rng": _jsonable(net.rng.bit_generator.state)}
@@ -211,7 +233,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def _build(path: Path, doc: dict[str, Any], tensors: dict[str, np.ndarray]) -> Any:
-    """A Network from a checked document and its tensors, after matching every shape."""
+    """A Model from a checked document and its tensors, after matching every shape."""
     from deltaprop.network import Network
 
     config = doc.get("config")
@@ -252,18 +274,38 @@ def _build(path: Path, doc: dict[str, Any], tensors: dict[str, np.ndarray]) -> A
     extra = sorted(set(weights) - wanted)
     if extra:
         raise ModelFileError(f"{path}: unexpected tensor {extra[0]!r} for this network")
-    classes = doc.get("classes")
-    if classes is not None:
-        if not isinstance(classes, list) or len(classes) > net.n_classes:
-            raise ModelFileError(f"{path}: class labels do not fit {net.n_classes} classes")
-        net.classes = np.asarray(classes)
+    return _model(path, doc, net)
+
+
+def _model(path: Path, doc: dict[str, Any], net: Any) -> Any:
+    """The Model around ``net``: its preprocessing from format 2, or rebuilt from format 1."""
+    from deltaprop.model import Model
+
     meta = doc.get("meta", {})
-    net.meta = meta if isinstance(meta, dict) else {}
-    return net
+    meta = dict(meta) if isinstance(meta, dict) else {}
+    if doc["format_version"] >= 2:
+        pre = doc.get("preprocessing")
+    else:  # format 1: labels beside the config, scalers inside the metadata
+        classes = doc.get("classes")
+        pre = {
+            "input": meta.pop("preprocessing", None),
+            "target": meta.pop("target_scaling", None),
+            # the CLI saved classifiers' labels; a bare Network's fit recorded its own
+            "labels": None if classes is None else {"kind": "classes", "classes": classes},
+            "feature_names": None,
+        }
+        if pre["target"] is None and net.task == "regression":
+            pre["target"] = {"kind": "none"}
+    if not isinstance(pre, dict):
+        raise ModelFileError(f"{path}: metadata has no preprocessing")
+    try:
+        return Model.from_preprocessing(net, pre, meta)
+    except DeltapropError as e:
+        raise ModelFileError(f"{path}: bad preprocessing ({e})") from None
 
 
 def load(path: str | os.PathLike[str]) -> Any:
-    """The Network stored in a model file (parameters, labels, metadata).
+    """The Model stored in a model file: network, preprocessing, labels and metadata.
 
     Raises
     ------
@@ -276,7 +318,7 @@ def load(path: str | os.PathLike[str]) -> Any:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], Any]:
-    """(network, training state, optimizer) from a checkpoint written with ``optimizer=``.
+    """(model, training state, optimizer) from a checkpoint written with ``optimizer=``.
 
     The network's random generator is restored, so training continues exactly. The
     training state's ``"arrays"`` holds what ``save`` got as ``arrays``.
@@ -285,7 +327,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], 
 
     path = Path(path)
     doc, tensors = _read(path)
-    net = _build(path, doc, tensors)
+    model = _build(path, doc, tensors)
+    net = model.network
     state = doc.get("training")
     if not isinstance(state, dict) or "optimizer" not in state:
         raise ModelFileError(f"{path}: a model file, but not a checkpoint (no training state)")
@@ -293,15 +336,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], 
         net.rng.bit_generator.state = state["rng"]
         spec = state["optimizer"]
         opt = optim.get(spec["name"])()
-        opt.load_state_dict(
-            {
-                "name": spec["name"],
-                "t": spec["t"],
-                "hyper": spec["hyper"],
-                "state": {k[len("optimizer.") :]: v for k, v in tensors.items()
-                          if k.startswith("optimizer.")},
-            }
-        )
+        arrays = {k[len("optimizer.") :]: v for k, v in tensors.items()
+                  if k.startswith("optimizer.")}
+        if doc["format_version"] < 2:
+            arrays = _named_by_parameter(arrays, net.trainable_names(), spec["name"])
+        opt.load_state_dict({"name": spec["name"], "t": spec["t"], "hyper": spec["hyper"],
+                             "state": arrays})
         epoch = state["epoch"]
         if not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"epoch {epoch!r} is not a count")
@@ -309,26 +349,39 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], 
     except (KeyError, TypeError, ValueError) as e:
         raise ModelFileError(f"{path}: training state is malformed ({e})") from None
     state["arrays"] = {k[len("state.") :]: v for k, v in tensors.items() if k.startswith("state.")}
-    return net, state, opt
+    return model, state, opt
+
+
+#: Format 1's optimizer state names that were renamed: (optimizer, old) → new.
+_RENAMED_STATE = {("sgd", "b"): "momentum_buffer"}
+
+
+def _named_by_parameter(arrays: dict[str, np.ndarray], names: list[str],
+                        optimizer: str) -> dict[str, np.ndarray]:
+    """Format 1's optimizer keys "<position>.<state>" as "<parameter>.<state>"."""
+    out = {}
+    for key, a in arrays.items():
+        position, _, state = key.partition(".")
+        if not position.isdigit() or int(position) >= len(names):
+            raise ValueError(f"optimizer.{key} names no trainable parameter")
+        state = _RENAMED_STATE.get((optimizer, state), state)
+        out[f"{names[int(position)]}.{state}"] = a
+    return out
 
 
 def _check_optimizer_state(net: Any, opt: Any) -> None:
-    """Every optimizer state array fits its parameter: position, shape, dtype, finiteness."""
-    shapes = []
-    for layer in net.layers:  # the order of Network.slots: W, then a learned b
-        shapes.append(layer.W.shape)
-        if layer.bias == "learned":
-            shapes.append(layer.b.shape)
-    if len(opt.state) > len(shapes):
-        raise ValueError(f"state for {len(opt.state)} parameters; the network trains "
-                         f"{len(shapes)}")
-    for position, arrays in enumerate(opt.state):
+    """Every optimizer state array belongs to a trainable parameter and fits it: name, shape,
+    dtype, finiteness."""
+    shapes = {slot.name: slot.value.shape for slot in net.slots(None)}
+    for param, arrays in opt.state.items():
+        if param not in shapes:
+            raise ValueError(f"optimizer state for {param!r}, which the network does not train")
         for name, a in arrays.items():
-            if a.shape not in (shapes[position], (1,)):  # (1,): a per-parameter scalar
-                raise ValueError(f"optimizer.{position}.{name} has shape {a.shape}; "
-                                 f"its parameter has {shapes[position]}")
+            if a.shape not in (shapes[param], (1,)):  # (1,): a per-parameter scalar
+                raise ValueError(f"optimizer.{param}.{name} has shape {a.shape}; "
+                                 f"its parameter has {shapes[param]}")
             if a.dtype != net.dtype or not np.isfinite(a).all():
-                raise ValueError(f"optimizer.{position}.{name} is not finite {net.dtype}")
+                raise ValueError(f"optimizer.{param}.{name} is not finite {net.dtype}")
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -337,7 +390,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load_with_metadata(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
-    """(network, JSON document) of a model file, read and checked once."""
+    """(model, JSON document) of a model file, read and checked once."""
     path = Path(path)
     doc, tensors = _read(path)
     return _build(path, doc, tensors), doc

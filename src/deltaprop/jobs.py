@@ -1,30 +1,91 @@
 """What the commands do: load data, build, train, save, report — the CLI's work as functions.
 
-``cli`` parses the command line and calls these; they return plain, JSON-friendly results
-and raise the library's errors for bad input. The ``print_*`` functions render results with
-rich on standard output.
+``cli`` parses the command line into typed options (:class:`TrainOptions`) and calls these;
+they return plain, JSON-friendly results and raise the library's errors (DeltapropError)
+for bad input. The ``print_*`` functions render results with rich on standard output.
+
+Everything here works on a :class:`~deltaprop.model.Model`: the data's scaling, the target
+standardisation and the class names are fitted with the network and saved with it, so the
+command, ``dp.load(...).predict`` and the ONNX export answer the same on raw rows.
 """
 
 from __future__ import annotations
 
-import io as _stdio
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from deltaprop import datasets, io, optim, training
-from deltaprop.errors import ConfigError
+from deltaprop import datasets, figures, io, optim, training
+from deltaprop.errors import ConfigError, DataError
+from deltaprop.model import Model
 from deltaprop.network import Network
+from deltaprop.preprocessing import LabelEncoder
 
-DEFAULT_LR = {"sgd": 0.05}  # every other optimizer: 1e-3
+#: The command's own defaults where they differ from the library's (say so in --help):
+#: ``--optimizer sgd`` trains with lr 0.05 and momentum 0.9, where ``optim.SGD()`` is plain
+#: SGD (lr 0.01, momentum 0) as torch.optim.SGD. Every other optimizer: lr 1e-3.
+DEFAULT_LR = {"sgd": 0.05}
+DEFAULT_SGD_MOMENTUM = 0.9
 VALIDATION_SEED_OFFSET = 1  # the validation split draws from Generator([seed, 1])
 
 
-def data_seed(net: Network) -> int:
-    """The seed the model's training data was split with, so its test split is the same."""
-    seed = net.meta.get("data_seed", 0)
-    return seed if isinstance(seed, int) and seed >= 0 else 0
+@dataclass(frozen=True)
+class TrainOptions:
+    """``deltaprop train``'s settings (DESIGN.md §5), as the command line gave them.
+
+    ``explicit`` names the options given on the command line (the rest are defaults): on
+    ``--resume`` the checkpoint's values stand in for the defaults, and an explicit value
+    that differs from the checkpoint's is refused.
+    """
+
+    data: str = "digits"
+    data_dir: str | None = None
+    target: str | None = None
+    hidden: tuple[int, ...] = (128,)
+    activation: str = "relu"
+    output: str | None = None
+    loss: str | None = None
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float | None = None
+    batch_size: int = 32
+    epochs: int = 30
+    bias: str = "learned"
+    bias_init: float = 0.0
+    init: str = "he_normal"
+    weight_decay: float = 0.0
+    decay_bias: bool = False
+    reduction: str = "mean"
+    dtype: str = "float32"
+    seed: int = 0
+    val_split: float = 0.1
+    patience: int | None = None
+    out: str = "model.safetensors"
+    checkpoint_every: int | None = None
+    checkpoint_path: str | None = None
+    resume: str | None = None
+    plot: str | None = None
+    as_json: bool = False
+    quiet: bool = False
+    distributed: bool = False
+    explicit: frozenset[str] = field(default_factory=frozenset)
+
+    def run_settings(self) -> dict[str, Any]:
+        """The options that describe the run itself (saved in checkpoints)."""
+        return {k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items() if k in RUN_OPTIONS}
+
+
+# Options that describe the run itself; on --resume the checkpoint's values are used.
+RUN_OPTIONS = ("data", "data_dir", "target", "hidden", "activation", "output", "loss",
+               "optimizer", "lr", "momentum", "batch_size", "epochs", "bias", "bias_init",
+               "init", "weight_decay", "decay_bias", "reduction", "dtype", "seed",
+               "val_split", "patience", "checkpoint_every")
+
+# What --resume may change: how long to go on, and when to stop early.
+RESUMABLE_OPTIONS = {"epochs", "patience", "checkpoint_every"}
 
 
 def checkpoint_path(out: str) -> str:
@@ -34,250 +95,216 @@ def checkpoint_path(out: str) -> str:
 
 
 class Checkpoint(training.Callback):
-    """Writes model, optimizer state, history and generator state every ``every`` epochs."""
+    """Writes the model, optimizer state, history and generator state every ``every`` epochs."""
 
-    def __init__(self, path: str, every: int, net: Network, optimizer: optim.Optimizer,
+    def __init__(self, path: str, every: int, model: Model, optimizer: optim.Optimizer,
                  history: training.History, stopper: training.EarlyStopping | None,
-                 args: dict[str, Any], classes: np.ndarray | None) -> None:
-        self.path, self.every, self.net, self.optimizer = path, every, net, optimizer
-        self.history, self.stopper, self.args, self.classes = history, stopper, args, classes
+                 settings: dict[str, Any]) -> None:
+        self.path, self.every, self.model, self.optimizer = path, every, model, optimizer
+        self.history, self.stopper, self.settings = history, stopper, settings
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every:
             return
         state: dict[str, Any] = {"epoch": epoch + 1, "history": self.history.as_dict(),
-                                 "args": self.args}
+                                 "args": self.settings}
         arrays: dict[str, np.ndarray] = {}
         if self.stopper is not None:
             state["early_stopping"] = self.stopper.state()
             arrays = {f"best.{k}": p for k, p in enumerate(self.stopper.best_params)}
-        # fit trains on class indices; the file carries the names, so a checkpoint predicts
-        # like a finished model.
-        in_training, self.net.classes = self.net.classes, self.classes
-        self.net.meta["epochs"] = epoch + 1
-        try:
-            io.save(self.net, self.path, optimizer=self.optimizer, training=state, arrays=arrays)
-        finally:
-            self.net.classes = in_training
+        self.model.meta["epochs"] = epoch + 1
+        self.model.save(self.path, optimizer=self.optimizer, training=state, arrays=arrays)
 
 
-def _prepared(args: dict[str, Any]) -> tuple[datasets.Dataset, dict[str, Any]]:
-    """The data set, scaled on its training split, with a validation split held out."""
-    data = datasets.load(args["data"], data_dir=args["data_dir"], seed=args["seed"],
-                         dtype=args["dtype"], target=args.get("target"))
-    scaler = datasets.default_scaler(data.name).fit(data.X_train)
-    arrays: dict[str, Any] = {
-        "X_test": scaler.transform(data.X_test, args["dtype"]),
-        "y_test": data.y_test,
-        "scaler": scaler,
-    }
-    X_train = scaler.transform(data.X_train, args["dtype"])
-    y_train = data.y_train
-    if data.task == "regression":
-        # Targets in their own units (diabetes: 25-346) make the first gradients huge and
-        # the learning rate data-dependent; the network learns standardised targets and
-        # `predict` maps its outputs back (meta["target_scaling"]).
-        target_scaler = datasets.Scaler("standard").fit(_columns(y_train))
-        y_train = target_scaler.transform(_columns(y_train), args["dtype"])
-        arrays["target_scaler"] = target_scaler
-    rng = np.random.default_rng([args["seed"], VALIDATION_SEED_OFFSET])
-    if args["val_split"] > 0:
-        X_tr, y_tr, X_val, y_val = datasets.train_val_split(
-            X_train, y_train, args["val_split"], rng
-        )
-        arrays.update(X_train=X_tr, y_train=y_tr, validation=(X_val, y_val))
-    else:
-        arrays.update(X_train=X_train, y_train=y_train, validation=None)
-    return data, arrays
+def _resumed(options: TrainOptions) -> tuple[TrainOptions, Model, dict[str, Any], Any]:
+    """The checkpoint's model, state and optimizer, and the options with its settings.
+
+    An option given on the command line that differs from the checkpoint's is refused,
+    naming both values; the same value is fine (so the first command line plus
+    ``--resume`` works).
+    """
+    model, state, optimizer = io.load_checkpoint(options.resume)
+    saved = state.get("args", {})
+    settings = options.run_settings()
+    for key in sorted(options.explicit & (set(RUN_OPTIONS) - RESUMABLE_OPTIONS)):
+        if key in saved and saved[key] != settings[key]:
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(
+                f"{options.resume}: {flag} cannot change when resuming (the checkpoint has "
+                f"{_shown(saved[key])}, the command line {_shown(settings[key])}); only "
+                "--epochs, --patience and output options may change"
+            )
+    changes = {k: (tuple(v) if k == "hidden" else v) for k, v in saved.items()
+               if k in RUN_OPTIONS and k not in options.explicit}
+    return replace(options, **changes), model, state, optimizer
 
 
-def _columns(y: np.ndarray) -> np.ndarray:
-    """Regression targets as an (n, n_outputs) matrix."""
-    return y.reshape(len(y), -1)
+def _shown(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else repr(value)
 
 
-def regression_outputs(net: Network, X: np.ndarray) -> np.ndarray:
-    """The network's outputs in the targets' own units (undoing meta["target_scaling"])."""
-    outputs = net.predict(X)
-    scaling = net.meta.get("target_scaling")
-    if scaling:
-        try:
-            target = datasets.Scaler.from_dict(scaling)
-        except datasets.DataError as e:
-            raise io.ModelFileError(f"bad target_scaling metadata ({e})") from None
-        outputs = outputs * np.asarray(target.scale) + np.asarray(target.offset)
-    return outputs
-
-
-def regression_metrics(net: Network, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Loss (½‖a − y‖² per sample, as `mse`), RMSE and R², in the targets' own units."""
-    Y = _columns(np.asarray(y, dtype=np.float64))
-    error = regression_outputs(net, X) - Y
-    loss = float(0.5 * np.mean(np.sum(error * error, axis=1)))
-    residual = float(np.sum(error * error))
-    total = float(np.sum((Y - Y.mean(axis=0)) ** 2))
-    return {"loss": loss, "rmse": float(np.sqrt(np.mean(error * error))),
-            "r2": 1 - residual / total if total > 0 else float("nan")}
-
-
-def _network(args: dict[str, Any], data: datasets.Dataset) -> Network:
+def _network(options: TrainOptions, data: datasets.Dataset) -> Network:
     classification = data.task == "classification"
-    output = args["output"] or ("softmax" if classification else "identity")
-    loss = args["loss"] or ("cross_entropy" if classification else "mse")
+    output = options.output or ("softmax" if classification else "identity")
+    loss = options.loss or ("cross_entropy" if classification else "mse")
     n_out = data.n_outputs
     if classification and loss == "binary_cross_entropy" and n_out == 2:
         n_out = 1
     return Network(
-        [data.n_features, *args["hidden"], n_out], activation=args["activation"],
-        output=output, loss=loss, bias=args["bias"], bias_init=args["bias_init"],
-        init=args["init"], dtype=args["dtype"], seed=args["seed"],
+        [data.n_features, *options.hidden, n_out], activation=options.activation,
+        output=output, loss=loss, bias=options.bias, bias_init=options.bias_init,
+        init=options.init, dtype=options.dtype, seed=options.seed,
     )
 
 
-def _optimizer(args: dict[str, Any]) -> optim.Optimizer:
-    name = args["optimizer"]
+def _model(options: TrainOptions, data: datasets.Dataset) -> Model:
+    """A new model for ``data``: its default input scaling, its class names in order, and
+    standardised targets for regression — targets in their own units (diabetes: 25-346)
+    would make the first gradients huge and the learning rate data-dependent."""
+    net = _network(options, data)
+    labels = None if data.class_names is None else LabelEncoder(data.class_names)
+    return Model(net, scaler=datasets.default_scaler(data.name), target_scaler="standard",
+                 labels=labels, feature_names=data_feature_names(data))
+
+
+def data_feature_names(data: datasets.Dataset) -> list[str] | None:
+    """The data set's feature names where its loader knows them."""
+    names = getattr(data, "feature_names", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def _optimizer(options: TrainOptions) -> optim.Optimizer:
+    name = options.optimizer
     cls = optim.get(name)
     kwargs: dict[str, Any] = {
-        "lr": args["lr"] if args["lr"] is not None else DEFAULT_LR.get(name, 1e-3),
-        "weight_decay": args["weight_decay"],
-        "decay_bias": args["decay_bias"],
+        "lr": options.lr if options.lr is not None else DEFAULT_LR.get(name, 1e-3),
+        "weight_decay": options.weight_decay,
+        "decay_bias": options.decay_bias,
     }
-    if args["momentum"] is not None:
+    if options.momentum is not None:
         if name not in ("sgd", "rmsprop"):
             raise ConfigError(f"`--momentum` applies to sgd and rmsprop, not {name}")
-        kwargs["momentum"] = args["momentum"]
+        kwargs["momentum"] = options.momentum
     elif name == "sgd":
-        kwargs["momentum"] = 0.9
+        kwargs["momentum"] = DEFAULT_SGD_MOMENTUM
     return cls(**kwargs)
 
 
-# Options that describe the run itself; on --resume the checkpoint's values are used.
-_RUN_OPTIONS = ("data", "data_dir", "target", "hidden", "activation", "output", "loss",
-                "optimizer", "lr", "momentum", "batch_size", "epochs", "bias", "bias_init",
-                "init", "weight_decay", "decay_bias", "reduction", "dtype", "seed",
-                "val_split", "patience", "checkpoint_every")
+def _labelled(data: datasets.Dataset, y: np.ndarray) -> np.ndarray:
+    """The data set's targets as the user's labels (class names), or the targets as they are."""
+    return np.asarray(data.class_names)[y] if data.class_names is not None else y
 
 
-# What --resume may change: how long to go on, and when to stop early.
-_RESUMABLE_OPTIONS = {"epochs", "patience", "checkpoint_every"}
+def _split(options: TrainOptions, data: datasets.Dataset) -> tuple[Any, Any, Any]:
+    """Training rows, their labels, and the held-out validation rows (or None)."""
+    X, y = data.X_train, _labelled(data, data.y_train)
+    if options.val_split <= 0:
+        return X, y, None
+    rng = np.random.default_rng([options.seed, VALIDATION_SEED_OFFSET])
+    X_tr, y_tr, X_val, y_val = datasets.train_val_split(X, y, options.val_split, rng)
+    return X_tr, y_tr, (X_val, y_val)
 
 
-def train(opts: dict[str, Any]) -> dict[str, Any]:
-    """``deltaprop train``: returns the JSON summary (history, test metrics, model path)."""
-    args = dict(opts)
-    state: dict[str, Any] | None = None
-    if args.get("resume"):
-        net, state, optimizer = io.load_checkpoint(args["resume"])
-        saved = state.get("args", {})
-        explicit = args.get("_explicit", set())
-        fixed = sorted(explicit & (set(_RUN_OPTIONS) - _RESUMABLE_OPTIONS))
-        if fixed:
-            raise ConfigError(
-                f"{args['resume']}: --{fixed[0].replace('_', '-')} cannot change when resuming; "
-                "the checkpoint's settings are used (only --epochs, --patience and output "
-                "options may change)"
-            )
-        for key in _RUN_OPTIONS:
-            if key in saved and key not in explicit:
-                args[key] = saved[key]
+def _check(options: TrainOptions) -> None:
     for key, minimum in (("epochs", 1), ("batch_size", 0)):
-        if args[key] < minimum:
-            raise ConfigError(f"`--{key.replace('_', '-')}` must be >= {minimum}; got {args[key]}")
-    if not 0 <= args["val_split"] < 1:
-        raise ConfigError(f"`--val-split` must be in [0, 1); got {args['val_split']}")
+        if getattr(options, key) < minimum:
+            raise ConfigError(f"`--{key.replace('_', '-')}` must be >= {minimum}; "
+                              f"got {getattr(options, key)}")
+    if not 0 <= options.val_split < 1:
+        raise ConfigError(f"`--val-split` must be in [0, 1); got {options.val_split}")
 
-    data, split = _prepared(args)
+
+def train(options: TrainOptions) -> dict[str, Any]:
+    """``deltaprop train``: returns the JSON summary (history, test metrics, model path)."""
+    state: dict[str, Any] | None = None
+    if options.resume:
+        options, model, state, optimizer = _resumed(options)
+    _check(options)
+    data = datasets.load(options.data, data_dir=options.data_dir, seed=options.seed,
+                         dtype=options.dtype, target=options.target)
     history = training.History()
     stopper = None
+    initial_epoch = 0
     if state is None:
-        net = _network(args, data)
-        optimizer = _optimizer(args)
-        initial_epoch = 0
+        model = _model(options, data)
+        optimizer = _optimizer(options)
     else:
-        if net.n_inputs != data.n_features:
+        if model.n_inputs != data.n_features:
             raise ConfigError(
-                f"{args['resume']}: the network takes {net.n_inputs} inputs; "
+                f"{options.resume}: the network takes {model.n_inputs} inputs; "
                 f"{data.name} has {data.n_features} features"
             )
         history = training.History.from_dict(state.get("history", {}))
         initial_epoch = int(state["epoch"])
         if "early_stopping" in state:
-            best = [state["arrays"][f"best.{k}"] for k in range(len(net.parameters()))
+            best = [state["arrays"][f"best.{k}"] for k in range(len(model.parameters()))
                     if f"best.{k}" in state["arrays"]]
             stopper = training.EarlyStopping.from_state(state["early_stopping"], best)
-    if stopper is None and args["patience"] is not None:
-        stopper = training.EarlyStopping(args["patience"])
-    net.meta = _model_meta(args, data, split, optimizer, history)  # checkpoints too
-    net.classes = None  # fit sees class indices; the names are attached after
+    if stopper is None and options.patience is not None:
+        stopper = training.EarlyStopping(options.patience)
+    model.meta = _model_meta(options, data, optimizer, history)  # checkpoints too
     callbacks: list[training.Callback] = []
-    if args.get("checkpoint_every"):
-        path = args.get("checkpoint_path") or checkpoint_path(args["out"])
-        run_args = {k: args[k] for k in _RUN_OPTIONS}
-        names = None if data.class_names is None else np.asarray(data.class_names)
-        callbacks.append(Checkpoint(path, args["checkpoint_every"], net, optimizer, history,
-                                    stopper, run_args, names))
-    quiet = args.get("quiet") or args.get("as_json")
+    if options.checkpoint_every:
+        path = options.checkpoint_path or checkpoint_path(options.out)
+        callbacks.append(Checkpoint(path, options.checkpoint_every, model, optimizer, history,
+                                    stopper, options.run_settings()))
     fit, root = training.fit, True
-    if args.get("distributed"):  # under mpirun: rank 0 alone checkpoints, saves and plots
+    if options.distributed:  # under mpirun: rank 0 alone checkpoints, saves and plots
         from deltaprop import distributed
 
         fit, root = distributed.fit, distributed.is_root()
-    fit(
-        net, split["X_train"], split["y_train"], epochs=args["epochs"],
-        batch_size=args["batch_size"] or None, optimizer=optimizer,
-        reduction=args["reduction"], validation_data=split["validation"],
-        early_stopping=stopper, callbacks=callbacks, verbose=0 if quiet else 1,
-        initial_epoch=initial_epoch, history=history,
+    X_train, y_train, validation = _split(options, data)
+    batch = options.batch_size or len(X_train)
+    # The command owns its process, so it may set the BLAS pool (fit's blas_threads).
+    blas = 1 if batch < training.ONE_BLAS_THREAD_BELOW and not options.distributed else None
+    model.fit(
+        X_train, y_train, validation_data=validation, epochs=options.epochs,
+        batch_size=options.batch_size or None, optimizer=optimizer,
+        reduction=options.reduction, early_stopping=stopper, callbacks=callbacks,
+        verbose=0 if options.quiet or options.as_json else 1,
+        initial_epoch=initial_epoch, history=history, blas_threads=blas, trainer=fit,
     )
-    net.classes = None if data.class_names is None else np.asarray(data.class_names)
-    net.meta = _model_meta(args, data, split, optimizer, history)
-    if "target_scaler" in split:
-        test = regression_metrics(net, split["X_test"], data.y_test)
-    else:
-        test = net.evaluate(split["X_test"], np.asarray(data.class_names)[data.y_test])
-    net.meta["test"] = test
+    model.meta = _model_meta(options, data, optimizer, history)
+    test = model.evaluate(data.X_test, _labelled(data, data.y_test))
+    model.meta["test"] = test
     if root:
-        io.save(net, args["out"])
-    if args.get("plot") and root:
-        plot_history(history, args["plot"])
+        model.save(options.out)
+    if options.plot and root:
+        plot_history(history, options.plot)
     return {
         "data": data.name,
-        "network": net.config(),
-        "parameters": net.n_parameters(),
+        "network": model.config(),
+        "parameters": model.n_parameters(),
         "history": history.as_dict(),
         "test": test,
-        "model": args["out"],
+        "model": options.out,
     }
 
 
-def _model_meta(args: dict[str, Any], data: datasets.Dataset, split: dict[str, Any],
-                optimizer: optim.Optimizer, history: training.History) -> dict[str, Any]:
-    """What a model file says about its training: data, scaling, optimizer, epochs."""
-    meta = {
+def _model_meta(options: TrainOptions, data: datasets.Dataset, optimizer: optim.Optimizer,
+                history: training.History) -> dict[str, Any]:
+    """What a model file says about its training: data, optimizer, epochs."""
+    return {
         "data": data.name,
-        "data_seed": args["seed"],  # the split (and synthetic points) depend on it
+        "data_seed": options.seed,  # the split (and synthetic points) depend on it
         "task": data.task,
         "feature_shape": list(data.feature_shape),
-        "preprocessing": split["scaler"].to_dict(),
         "optimizer": optimizer.hyperparameters() | {"name": optimizer.name},
         "epochs": len(history.epoch),
-        "batch_size": args["batch_size"],
+        "batch_size": options.batch_size,
     }
-    if "target_scaler" in split:
-        meta["target_scaling"] = split["target_scaler"].to_dict()
-    return meta
 
 
 def plot_history(history: training.History, path: str) -> None:
-    """Loss (and accuracy) per epoch, training vs validation, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Loss (and accuracy) per epoch, training vs validation, as a picture."""
     epochs = [e + 1 for e in history.epoch]
-    panels = [("loss", "val_loss")] + ([("accuracy", "val_accuracy")] if history.accuracy else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    panels = [("loss", "val_loss")]
+    if history.accuracy:
+        panels.append(("accuracy", "val_accuracy"))
+    elif history.label_accuracy:
+        panels.append(("label_accuracy", "val_label_accuracy"))
+    fig = figures.figure((5 * len(panels), 3.6))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (train_key, val_key) in zip(axes[0], panels, strict=True):
         ax.plot(epochs, getattr(history, train_key), label="train")
         if getattr(history, val_key):
@@ -287,10 +314,7 @@ def plot_history(history: training.History, path: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    buffer = _stdio.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    io.write_atomically(Path(path), buffer.getvalue())
+    figures.save(fig, path)
 
 
 def _console() -> Any:
@@ -305,7 +329,7 @@ def print_history(summary: dict[str, Any]) -> None:
 
     h = summary["history"]
     table = Table(title=f"training on {summary['data']}")
-    columns = [k for k in ("loss", "accuracy", "val_loss", "val_accuracy") if h[k]]
+    columns = [k for k in training.METRICS[:-2] if h.get(k)]
     for name in ("epoch", *columns, "lr", "seconds"):
         table.add_column(name, justify="right")
     for row, epoch in enumerate(h["epoch"]):
@@ -315,47 +339,37 @@ def print_history(summary: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------ evaluate / predict
-def _model_and_scaler(model: str) -> tuple[Network, datasets.Scaler]:
-    net = io.load(model)
-    prep = net.meta.get("preprocessing")
-    try:
-        scaler = datasets.Scaler.from_dict(prep) if prep else datasets.Scaler("none")
-    except datasets.DataError as e:
-        raise io.ModelFileError(f"{model}: bad preprocessing metadata ({e})") from None
-    return net, scaler
+def _features(X: np.ndarray, model: Model, source: str, path: str) -> np.ndarray:
+    """A data file's rows as the model's inputs, or a DataError naming both sides."""
+    X = X.reshape(len(X), -1)
+    if X.shape[1] != model.n_inputs:
+        raise DataError(f"{source}: {X.shape[1]} features; the model {path} takes "
+                        f"{model.n_inputs}")
+    return X
 
 
-def _transform(scaler: datasets.Scaler, X: np.ndarray, net: Network, source: str,
-               model: str) -> np.ndarray:
-    if X.ndim != 2 or X.shape[1] != net.n_inputs:
-        raise datasets.DataError(
-            f"{source}: {X.shape[1] if X.ndim == 2 else '?'} features; the model {model} "
-            f"takes {net.n_inputs}"
-        )
-    return scaler.transform(X, net.dtype.name)
-
-
-def evaluate(model: str, data: str, data_dir: str | None, target: str | None,
+def evaluate(path: str, data: str, data_dir: str | None, target: str | None,
              split: str) -> dict[str, Any]:
     """``deltaprop evaluate``: loss, accuracy and confusion matrix on a data set split."""
     from deltaprop import metrics
 
-    net, scaler = _model_and_scaler(model)
-    ds = datasets.load(data, data_dir=data_dir, dtype=net.dtype.name, target=target,
-                       seed=data_seed(net))
+    model = io.load(path)
+    ds = datasets.load(data, data_dir=data_dir, dtype=model.dtype.name, target=target,
+                       seed=model.data_seed)
     X, y = (ds.X_test, ds.y_test) if split == "test" else (ds.X_train, ds.y_train)
-    X = _transform(scaler, X, net, ds.name, model)
-    result: dict[str, Any] = {"model": model, "data": ds.name, "split": split, "samples": len(X)}
-    if net.is_classifier:
-        labels = np.asarray(ds.class_names)[y] if ds.class_names is not None else y
-        result.update(net.evaluate(X, labels))
-        true = net.encode_labels(labels)
-        pred = net.encode_labels(net.predict(X))
-        result["classes"] = [str(c) for c in (net.classes if net.classes is not None
-                                              else range(net.n_classes))]
-        result["confusion_matrix"] = metrics.confusion_matrix(true, pred, net.n_classes).tolist()
+    X = _features(X, model, ds.name, path)
+    result: dict[str, Any] = {"model": path, "data": ds.name, "split": split,
+                              "samples": len(X)}
+    if model.task == "classification":
+        labels = _labelled(ds, y)
+        result.update(model.evaluate(X, labels))
+        classes = model.classes if model.classes is not None else np.arange(model.network.n_classes)
+        encoder = LabelEncoder(classes)
+        true, pred = encoder.encode(labels), encoder.encode(model.predict(X))
+        result["classes"] = [str(c) for c in classes]
+        result["confusion_matrix"] = metrics.confusion_matrix(true, pred, len(classes)).tolist()
     else:
-        result.update(regression_metrics(net, X, y))
+        result.update(model.evaluate(X, y))
     return result
 
 
@@ -380,26 +394,29 @@ def print_evaluation(result: dict[str, Any]) -> None:
         console.print(table)
 
 
-def predict_csv(model: str, source: str) -> str:
+def predict_csv(path: str, source: str) -> str:
     """``deltaprop predict``: CSV text with a prediction (and probabilities) per sample."""
     import csv
+    import io as _stdio
 
-    net, scaler = _model_and_scaler(model)
-    X = datasets.load_features(source, dtype=net.dtype.name)
-    X = _transform(scaler, X.reshape(len(X), -1), net, source, model)
+    model = io.load(path)
+    X = _features(datasets.load_features(source, dtype=model.dtype.name), model, source, path)
     out = _stdio.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    if net.is_classifier:
-        proba = net.predict_proba(X)
-        names = [str(c) for c in (net.classes if net.classes is not None
-                                  else range(net.n_classes))]
-        if net.n_outputs == 1:
-            proba = np.hstack([1 - proba, proba])
-        writer.writerow(["prediction", *(f"p_{n}" for n in names)])
-        for label, row in zip(net.predict(X), proba, strict=True):
+    if model.task == "classification":
+        proba = model.predict_proba(X)
+        classes = model.classes if model.classes is not None else range(proba.shape[1])
+        writer.writerow(["prediction", *(f"p_{c}" for c in classes)])
+        for label, row in zip(model.predict(X), proba, strict=True):
             writer.writerow([label, *(f"{p:.6g}" for p in row)])
+    elif model.task == "multilabel":
+        proba = model.predict_proba(X)
+        k = proba.shape[1]
+        writer.writerow([*(f"label_{j}" for j in range(k)), *(f"p_{j}" for j in range(k))])
+        for labels, row in zip(model.predict(X), proba, strict=True):
+            writer.writerow([*labels.tolist(), *(f"{p:.6g}" for p in row)])
     else:
-        outputs = regression_outputs(net, X)
+        outputs = model.predict(X)
         writer.writerow([f"output_{k}" for k in range(outputs.shape[1])])
         for row in outputs:
             writer.writerow([f"{v:.6g}" for v in row])
@@ -407,9 +424,10 @@ def predict_csv(model: str, source: str) -> str:
 
 
 # ------------------------------------------------------------------------ info
-def info(model: str) -> dict[str, Any]:
-    """``deltaprop info``: the model's layers, parameter counts and metadata."""
-    net, doc = io.load_with_metadata(model)
+def info(path: str) -> dict[str, Any]:
+    """``deltaprop info``: the model's layers, parameter counts, preprocessing and metadata."""
+    model, doc = io.load_with_metadata(path)
+    net = model.network
     layers = []
     for i, layer in enumerate(net.layers):
         layers.append({
@@ -422,14 +440,16 @@ def info(model: str) -> dict[str, Any]:
             "biases": layer.n_out if layer.bias != "none" else 0,
         })
     return {
-        "model": model,
+        "model": path,
         "format_version": doc["format_version"],
         "deltaprop_version": doc.get("deltaprop_version"),
         "config": net.config(),
         "parameters": net.n_parameters(),
         "layers": layers,
-        "classes": None if net.classes is None else [str(c) for c in net.classes],
-        "meta": net.meta,
+        "task": model.task,
+        "classes": None if model.classes is None else [str(c) for c in model.classes],
+        "preprocessing": model.preprocessing(),
+        "meta": model.meta,
         "checkpoint": "training" in doc,
     }
 
@@ -453,5 +473,14 @@ def print_info(result: dict[str, Any]) -> None:
         for key in ("data", "task", "epochs", "batch_size", "optimizer", "test"):
             if key in meta:
                 console.print(f"{key}: {meta[key]}")
+    pre = result["preprocessing"]
+    scaling = pre["input"]["kind"] + (f" by {pre['input']['divisor']:g}"
+                                      if pre["input"]["kind"] == "divide" else "")
+    console.print(f"input scaling: {scaling}"
+                  + (f"; targets: {pre['target']['kind']}" if pre["target"] else ""))
+    if pre["feature_names"]:
+        names = pre["feature_names"]
+        console.print(f"features: {', '.join(names[:12])}"
+                      + (f", … ({len(names)} in all)" if len(names) > 12 else ""))
     if result["classes"]:
         console.print(f"classes: {', '.join(result['classes'])}")

@@ -21,3 +21,18 @@ def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np
     counts = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(counts, (y_true, y_pred), 1)
     return counts
+
+
+def multilabel_accuracy(Y_true: ArrayLike, Y_pred: ArrayLike) -> dict[str, float]:
+    """Accuracy of (m, k) 0/1 label matrices, reported per label and per sample.
+
+    ``label_accuracy``: the fraction of the m × k labels predicted right (1 − Hamming loss);
+    ``subset_accuracy``: the fraction of samples with all k labels right (scikit-learn's
+    ``accuracy_score`` for multilabel targets).
+    """
+    Y_true, Y_pred = np.asarray(Y_true), np.asarray(Y_pred)
+    if Y_true.shape != Y_pred.shape or Y_true.ndim != 2:
+        raise ValueError(f"need equal (m, k) shapes: y_true {Y_true.shape}, y_pred {Y_pred.shape}")
+    right = Y_true == Y_pred
+    return {"label_accuracy": float(right.mean()),
+            "subset_accuracy": float(right.all(axis=1).mean())}

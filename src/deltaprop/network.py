@@ -26,6 +26,9 @@ from deltaprop.workspace import Workspace
 Array = NDArray[np.floating]
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+#: Rows per block of the forward pass at inference (``predict``, ``evaluate``): big enough
+#: for full-speed matrix products, small enough that activations stay in a few MB.
+INFERENCE_BLOCK = 4096
 REDUCTIONS = ("mean", "sum")
 
 
@@ -45,6 +48,9 @@ class Gradients:
     loss : float
         The batch loss, mean or sum of the per-sample losses.
     reduction : {"mean", "sum"}
+    Z, A : list of ndarray of shape (m, n_l), or None
+        The forward pass the gradients came from: each layer's weighted input z and
+        activation a = σ(z) (eq. 2), per sample (filled by :meth:`Network.backprop`).
     """
 
     delta: list[Array]
@@ -52,6 +58,8 @@ class Gradients:
     db: list[Array | None]
     loss: float
     reduction: str
+    Z: list[Array] | None = None
+    A: list[Array] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,8 +168,6 @@ class Network:
         self.init = init
         self.seed = check_int("seed", seed, minimum=0)
         self.rng = np.random.default_rng(self.seed)
-        self.classes: np.ndarray | None = None  # the user's labels, set by fit
-        self.meta: dict[str, Any] = {}  # JSON-friendly notes saved with the model
 
         self.layers: list[Dense] = []
         for i, mode in enumerate(modes):
@@ -200,6 +206,18 @@ class Network:
         return 2 if self.is_classifier and self.n_outputs == 1 else self.n_outputs
 
     @property
+    def task(self) -> str:
+        """What the outputs mean, from output and loss alone (never from the data):
+
+        ``"classification"``: softmax + cross-entropy, or one sigmoid output with binary
+        cross-entropy (two classes); ``"multilabel"``: k ≥ 2 sigmoid outputs with binary
+        cross-entropy, one independent 0/1 label each; ``"regression"``: anything else.
+        """
+        if self.loss.name == "binary_cross_entropy" and self.n_outputs > 1:
+            return "multilabel"
+        return "classification" if self.is_classifier else "regression"
+
+    @property
     def uses_shortcut(self) -> bool:
         """True when output and loss are a canonical pair, so δ^L = a − y."""
         return self.output.name == self.loss.canonical_output
@@ -230,14 +248,20 @@ class Network:
     def n_parameters(self) -> int:
         return sum(p.size for _, p in self.parameters())
 
-    def slots(self, grads: Gradients) -> list[Slot]:
+    def trainable_names(self) -> list[str]:
+        """Names of the arrays an optimizer moves, in slot order (frozen biases are not)."""
+        return [slot.name for slot in self.slots(None)]
+
+    def slots(self, grads: Gradients | None) -> list[Slot]:
         """The trainable parameters with their gradients, in a fixed order (for optimizers)."""
         out: list[Slot] = []
         for i, layer in enumerate(self.layers):
             weights = (slice(None), slice(0, layer.n_in)) if layer.has_unit else ...
-            out.append(Slot(f"layers.{i}.W", layer.W, grads.dW[i], weights))
+            dW = None if grads is None else grads.dW[i]
+            out.append(Slot(f"layers.{i}.W", layer.W, dW, weights))
             if layer.bias == "learned":  # frozen biases are never handed to an optimizer
-                out.append(Slot(f"layers.{i}.b", layer.b, grads.db[i], None))
+                db = None if grads is None else grads.db[i]
+                out.append(Slot(f"layers.{i}.b", layer.b, db, None))
         return out
 
     def copy(self, dtype: str | None = None) -> Network:
@@ -286,7 +310,11 @@ class Network:
         except (TypeError, ValueError) as e:
             raise ConfigTypeError(f"`{name}` must be an array of numbers; {e}") from None
         if Y.dtype.kind not in "biuf":
-            raise ConfigTypeError(f"`{name}` must hold numbers; got dtype {Y.dtype}")
+            hint = (
+                "; a Network trains on class indices 0..n_L−1 (deltaprop.Model fits your own "
+                "labels)" if self.is_classifier else ""
+            )
+            raise ConfigTypeError(f"`{name}` must hold numbers; got dtype {Y.dtype}{hint}")
         if Y.shape[:1] != (m,):
             raise ConfigError(f"`{name}` has {Y.shape[0] if Y.ndim else 0} rows; X has {m}")
         if not np.isfinite(Y).all():
@@ -321,9 +349,26 @@ class Network:
         return np.ascontiguousarray(Y, dtype=self.dtype)
 
     # ----------------------------------------------------------------- the equations
-    def workspace(self, m: int) -> Workspace:
-        """Buffers for batches of up to ``m`` samples in this network's dtype."""
-        return Workspace(self.layers, m, self.dtype)
+    def workspace(self, m: int, *, backward: bool = True) -> Workspace:
+        """Buffers for batches of up to ``m`` samples in this network's dtype.
+
+        ``backward=False``: only the forward pass's inputs, Z and A (for inference).
+        """
+        return Workspace(self.layers, m, self.dtype, backward=backward)
+
+    def forward_into(self, ws: Workspace, *, output_activation: bool = True) -> None:
+        """Eqs. (1)–(2) for every layer, over the batch in ``ws.inputs``, into ``ws.Z``, ``ws.A``.
+
+        The one forward pass: training (:meth:`backprop_into`), inference (:meth:`forward`)
+        and ``explain`` all run it. ``output_activation=False`` leaves a^L to the caller (the
+        fused softmax + cross-entropy computes it with the loss).
+        """
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            if i == last and not output_activation:
+                layer.weighted_input(ws.A_in(i), ws.Z[i])  # (2) z^L alone
+            else:
+                layer.forward(ws.A_in(i), ws.Z[i], ws.A[i])  # (2) z = W a + b, a = σ(z)
 
     def backprop_into(self, ws: Workspace, r: float, shortcut: bool = True) -> float:
         """Forward and backward pass over the batch in ``ws.inputs`` / ``ws.targets``.
@@ -336,14 +381,11 @@ class Network:
         layers = self.layers
         # softmax + cross-entropy share the row max and exponentials (losses module)
         fused = shortcut and self.output.name == "softmax" and self.loss.name == "cross_entropy"
-        for i, layer in enumerate(layers[:-1]):  # (1)–(2) forward, keeping Z and A
-            layer.forward(ws.A_in(i), ws.Z[i], ws.A[i])
+        self.forward_into(ws, output_activation=not fused)  # (1)–(2), keeping Z and A
         Z_L, A_L, Y = ws.Z[-1], ws.A[-1], ws.targets
         if fused:
-            layers[-1].weighted_input(ws.A_in(len(layers) - 1), Z_L)  # (2) z^L
             loss = r * losses.softmax_cross_entropy(Z_L, Y, A_L, ws.lse, ws.row)  # a^L, C
         else:
-            layers[-1].forward(ws.A_in(len(layers) - 1), Z_L, A_L)  # (2)
             loss = r * float(self.loss.per_sample(Z_L, A_L, Y).sum())
         if shortcut and self.uses_shortcut:
             losses.delta_shortcut(A_L, Y, out=ws.delta[-1])  # (9) δ^L = a − y
@@ -400,68 +442,75 @@ class Network:
         ws.inputs[...] = X
         ws.targets[...] = self.targets(Y, m)
         loss = self.backprop_into(ws, 1.0 / m if reduction == "mean" else 1.0, shortcut)
-        return Gradients(ws.delta, ws.nabla_W, ws.nabla_b, loss, reduction)
+        return Gradients(ws.delta, ws.nabla_W, ws.nabla_b, loss, reduction, ws.Z, ws.A)
 
     # ----------------------------------------------------------------- inference
     def forward(self, X: Any) -> Array:
-        """A^L for the batch X: eqs. (1)–(2), keeping only the current layer."""
+        """A^L for the batch X: eqs. (1)–(2), :meth:`forward_into` block by block."""
         return self._output(self.check_X(X))[1]
 
     def _output(self, X: Array) -> tuple[Array, Array]:
-        """(Z^L, A^L) for a checked X; the loss's stable log-sum-exp form reads z^L."""
-        A = X
-        for layer in self.layers:
-            Z = A @ layer.W_in.T
-            if layer.has_unit:
-                Z += layer.W[:, -1]  # the bias unit: its weights × constant activation 1
-            elif layer.b is not None:
-                Z += layer.b
-            # A separate buffer: several σ (leaky_relu, elu, softplus, gelu) read Z after
-            # writing ``out``, so σ(Z) cannot be computed in place.
-            A = layer.activation.f(Z, np.empty_like(Z))
-        return Z, A
+        """(Z^L, A^L) for a checked X; the loss's stable log-sum-exp form reads z^L.
+
+        Rows go through one forward-only workspace in blocks of :data:`INFERENCE_BLOCK`, so
+        predicting on a large X holds the blocks' activations, not every layer's for all X.
+        """
+        m = X.shape[0]
+        ws = self.workspace(min(m, INFERENCE_BLOCK), backward=False)
+        Z_L = np.empty((m, self.n_outputs), dtype=self.dtype)
+        A_L = np.empty_like(Z_L)
+        for start in range(0, m, ws.m):
+            block = ws.rows(min(ws.m, m - start))
+            block.inputs[...] = X[start : start + block.m]
+            self.forward_into(block)
+            Z_L[start : start + block.m] = block.Z[-1]
+            A_L[start : start + block.m] = block.A[-1]
+        return Z_L, A_L
 
     def predict_proba(self, X: Any) -> Array:
-        """The output activations A^L (class probabilities for a classifier)."""
+        """The output activations A^L (class or label probabilities for a classifier)."""
         return self.forward(X)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Class labels for a classifier (the user's labels if ``fit`` got them), else A^L."""
-        A = self.forward(X)
-        if not self.is_classifier:
-            return A
-        index = self.index_of(A)
-        return index if self.classes is None else self.classes[index]
+        """By :attr:`task`: class indices (m,); 0/1 label rows (m, k); or A^L for regression.
+
+        A Network knows class indices only; :class:`deltaprop.Model` maps them to the user's
+        labels.
+        """
+        return self.decide(self.forward(X))
+
+    def decide(self, A: Array) -> np.ndarray:
+        """Predictions from output activations: argmax (threshold ½ for one sigmoid output)
+        for classification, each output thresholded at ½ for multilabel, A itself otherwise."""
+        if self.task == "multilabel":
+            return (A > 0.5).astype(np.int64)
+        return self.index_of(A) if self.task == "classification" else A
 
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
-        """Mean loss on (X, y), and accuracy for a classifier."""
+        """Mean loss on (X, y), and accuracy for a classifier (per label for multilabel).
+
+        ``y`` is what :meth:`backprop` takes: class indices or an (m, n_L) target matrix.
+        """
         X = self.check_X(X)
-        return self.evaluate_targets(X, self.targets(self.encode_labels(y), X.shape[0], "y"))
+        return self.evaluate_targets(X, self.targets(y, X.shape[0], "y"))
 
     def evaluate_targets(self, X: Array, Y: Array) -> dict[str, float]:
-        """Mean loss (and accuracy) for a checked X and an (m, n_L) target matrix Y."""
+        """Mean loss and the task's metrics for a checked X and an (m, n_L) target matrix Y.
+
+        Classification: ``accuracy``. Multilabel: ``label_accuracy`` (the fraction of the
+        m × k labels predicted right) and ``subset_accuracy`` (rows with every label right).
+        """
         Z, A = self._output(X)
         result = {"loss": float(self.loss.per_sample(Z, A, Y).mean())}
-        if self.is_classifier:
+        if self.task == "classification":
             result["accuracy"] = metrics.accuracy(self.index_of(Y), self.index_of(A))
+        elif self.task == "multilabel":
+            result.update(metrics.multilabel_accuracy(Y > 0.5, A > 0.5))
         return result
 
     def index_of(self, Y: Array) -> np.ndarray:
         """Class indices from target or output rows (argmax; threshold ½ for one output)."""
         return (Y[:, 0] > 0.5).astype(np.int64) if Y.shape[1] == 1 else Y.argmax(axis=1)
-
-    def encode_labels(self, y: Any) -> Any:
-        """The user's labels turned into class indices, when ``fit`` recorded labels."""
-        y = np.asarray(y)
-        if self.classes is None or y.ndim != 1:
-            return y
-        sorter = np.argsort(self.classes, kind="stable")
-        pos = np.searchsorted(self.classes, y, sorter=sorter)
-        index = sorter[np.clip(pos, 0, len(self.classes) - 1)]
-        unknown = self.classes[index] != y
-        if unknown.any():
-            raise ConfigError(f"`y` has label {y[unknown][0]!r} not seen in training")
-        return index
 
     # ----------------------------------------------------------------- training
     def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:

@@ -3,8 +3,9 @@
 Every optimizer follows ``torch.optim``'s update formula and hyperparameter names for the
 same settings, so settings carry across. ``step`` walks ``net.slots(grads)`` — each trainable
 array with its gradient, in a fixed order — and applies the optimizer's ``update`` to each.
-State (momentum buffers, moments) is created on the first step, kept by slot position
-(never as references to the network's arrays), and exported by ``state_dict``. Per-slot
+State (momentum buffers, moments) is created on the first step, kept by the slot's
+parameter name (``"layers.0.W"``; never as references to the network's arrays), and exported
+by ``state_dict`` under ``"<parameter>.<state>"``, e.g. ``"layers.0.W.momentum_buffer"``. Per-slot
 scratch buffers (keys starting with ``_``) live beside it but are never exported: every
 update overwrites them before reading.
 
@@ -81,7 +82,8 @@ class Optimizer:
         self.weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
         self.decay_bias = bool(decay_bias)
         self.t = 0  # steps taken
-        self.state: list[State] = []
+        self.state: dict[str, State] = {}  # parameter name (Slot.name) → its state arrays
+        self._checked = False  # the state's names were matched against the network's slots
 
     # -- the hyperparameters, for state_dict / repr
     def hyperparameters(self) -> dict[str, Any]:
@@ -94,14 +96,13 @@ class Optimizer:
     def step(self, net: Any, grads: Any) -> None:
         """Update every trainable parameter of ``net`` in place from ``grads``."""
         slots = net.slots(grads)
-        if not self.state:
-            self.state = [{} for _ in slots]
-        if len(self.state) != len(slots):
-            raise ConfigError(
-                f"optimizer state holds {len(self.state)} parameters; the network has {len(slots)}"
-            )
+        if not self._checked or len(self.state) > len(slots):
+            self._check_names([slot.name for slot in slots])
         self.t += 1
-        for slot, state in zip(slots, self.state, strict=True):
+        for slot in slots:
+            state = self.state.get(slot.name)
+            if state is None:
+                state = self.state[slot.name] = {}
             if self.coupled_decay:
                 g = self._l2_gradient(slot, state)
             else:
@@ -173,26 +174,30 @@ class Optimizer:
         """The optimizer's rule for one array θ with gradient g, in place."""
         raise NotImplementedError
 
+    def _check_names(self, names: list[str]) -> None:
+        """Every parameter the state is kept for must be one the network trains."""
+        foreign = sorted(set(self.state) - set(names))
+        if foreign:
+            raise ConfigError(
+                f"optimizer state is for parameter {foreign[0]!r}, which this network does not "
+                f"train (it trains {', '.join(names)})"
+            )
+        self._checked = True
+
     # -- state
     def state_dict(self) -> dict[str, Any]:
-        """A snapshot: hyperparameters, step count, slot count and every state array.
+        """A snapshot: hyperparameters, step count and every state array.
 
-        Arrays are copies keyed "position.name" (scratch buffers are left out), so later
-        steps do not change a saved state.
+        Arrays are copies keyed "<parameter>.<state>", e.g. "layers.0.W.momentum_buffer"
+        (scratch buffers are left out), so later steps do not change a saved state.
         """
         arrays = {
-            f"{k}.{name}": a.copy()
-            for k, s in enumerate(self.state)
+            f"{param}.{name}": a.copy()
+            for param, s in self.state.items()
             for name, a in s.items()
             if not name.startswith("_")
         }
-        return {
-            "name": self.name,
-            "t": self.t,
-            "slots": len(self.state),
-            "hyper": self.hyperparameters(),
-            "state": arrays,
-        }
+        return {"name": self.name, "t": self.t, "hyper": self.hyperparameters(), "state": arrays}
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` gave (arrays are copied).
@@ -220,14 +225,13 @@ class Optimizer:
                 value = float(value)
             setattr(self, key, value)
         self.t = int(d["t"])
-        arrays = d["state"]
-        n = d.get("slots")
-        if n is None:  # written before "slots" existed
-            n = 1 + max((int(k.split(".", 1)[0]) for k in arrays), default=-1)
-        self.state = [{} for _ in range(int(n))]
-        for key, a in arrays.items():
-            pos, name = key.split(".", 1)
-            self.state[int(pos)][name] = np.array(a, copy=True)
+        self.state = {}
+        for key, a in d["state"].items():
+            param, dot, name = key.rpartition(".")
+            if not dot or not param:
+                raise ConfigError(f"state key {key!r} is not '<parameter>.<state>'")
+            self.state.setdefault(param, {})[name] = np.array(a, copy=True)
+        self._checked = False  # matched against the network's slots on the next step
 
 
 class SGD(Optimizer):
@@ -274,8 +278,8 @@ class SGD(Optimizer):
         if self.momentum == 0:
             blas.axpy(-self.lr, g, theta, step)  # (11), (15): θ ← θ − α ∂C/∂θ
             return
-        first = "b" not in state
-        b = self._buffer(state, "b", theta)
+        first = "momentum_buffer" not in state  # torch.optim.SGD's name for b
+        b = self._buffer(state, "momentum_buffer", theta)
         if first:
             np.copyto(b, g)  # b_1 = g_1
         else:

@@ -1,4 +1,4 @@
-"""Preprocessing fitted on training data only: scaling, one-hot targets, random splits.
+"""Preprocessing fitted on training data only: scaling, labels, one-hot targets, random splits.
 
 Randomness comes from an explicit ``numpy.random.Generator``, never NumPy's global state.
 """
@@ -12,7 +12,14 @@ import numpy as np
 
 from deltaprop.errors import ConfigError, ConfigTypeError, DataError
 
-__all__ = ["Scaler", "float_dtype", "one_hot", "split_indices", "train_val_split"]
+__all__ = [
+    "LabelEncoder",
+    "Scaler",
+    "float_dtype",
+    "one_hot",
+    "split_indices",
+    "train_val_split",
+]
 
 
 def float_dtype(dtype: Any) -> np.dtype:
@@ -112,6 +119,11 @@ class Scaler:
     def __repr__(self) -> str:
         extra = f", divisor={self.divisor!r}" if self.kind == "divide" else ""
         return f"Scaler({self.kind!r}{extra})"
+
+    @property
+    def is_fitted(self) -> bool:
+        """True once the scaler can transform: fitted, or a kind that needs no fit."""
+        return self.kind in ("none", "divide") or self.offset is not None
 
     def fit(self, X: np.ndarray) -> Scaler:
         """Learn offset and scale from training features ``X`` of shape (n, n_features).
@@ -226,6 +238,136 @@ class Scaler:
             if (scaler.scale <= 0).any():
                 raise DataError("scaler: 'scale' values must be > 0")
         return scaler
+
+LABEL_KINDS = ("classes", "multilabel")
+
+
+class LabelEncoder:
+    """The user's labels ↔ what a network trains on, fitted once and saved with the model.
+
+    Two kinds, never guessed from the values:
+
+    - ``"classes"`` (one label per sample): class index k of the network's output stands for
+      ``classes[k]`` — in the order given, or sorted when :meth:`fit` finds them in the data.
+      ``encode`` maps labels to indices (an unseen label is an error); ``decode`` maps
+      indices back.
+    - ``"multilabel"`` (any number of k labels per sample): targets are an (m, k) matrix of
+      0/1, one sigmoid output per label; ``decode`` thresholds outputs at ½ into 0/1 rows.
+
+    Parameters
+    ----------
+    classes : sequence, optional
+        The class labels (kind ``"classes"``), each once, in the order of the outputs.
+    n_labels : int, optional
+        The number of labels (kind ``"multilabel"``). Give exactly one of the two.
+    """
+
+    def __init__(self, classes: Any = None, *, n_labels: int | None = None) -> None:
+        if (classes is None) == (n_labels is None):
+            raise ConfigError("LabelEncoder needs exactly one of `classes` and `n_labels`")
+        if classes is not None:
+            values = np.asarray(classes)
+            if values.ndim != 1 or len(values) < 1 or values.dtype.kind not in "biufUS":
+                raise ConfigError(f"`classes` must be a non-empty list of labels; got {classes!r}")
+            if len(np.unique(values)) != len(values):
+                raise ConfigError(f"`classes` lists a label twice: {_preview(values)}")
+            self.kind, self.classes, self.n_labels = "classes", values, None
+            self._sorter = np.argsort(values, kind="stable")
+        else:
+            if isinstance(n_labels, bool) or not isinstance(n_labels, (int, np.integer)) \
+                    or n_labels < 1:
+                raise ConfigError(f"`n_labels` must be an integer >= 1; got {n_labels!r}")
+            self.kind, self.classes, self.n_labels = "multilabel", None, int(n_labels)
+
+    @classmethod
+    def fit(cls, y: Any) -> LabelEncoder:
+        """Kind ``"classes"`` from 1-D labels, ``"multilabel"`` from an (m, k) 0/1 matrix."""
+        y = np.asarray(y)
+        if y.ndim == 1:
+            return cls(np.unique(y))
+        if y.ndim == 2 and _is_binary(y):
+            return cls(n_labels=y.shape[1])
+        raise DataError(
+            f"`y` must be 1-D labels or an (m, k) matrix of 0/1 labels; got shape {y.shape}"
+            + ("" if y.ndim != 2 else " with values other than 0 and 1")
+        )
+
+    @property
+    def n_outputs(self) -> int:
+        """Network outputs the labels need: one per class (a single one for two classes
+        fits a sigmoid output too), one per label for multilabel."""
+        return len(self.classes) if self.classes is not None else int(self.n_labels)
+
+    def __repr__(self) -> str:
+        if self.kind == "classes":
+            return f"LabelEncoder(classes={self.classes.tolist()!r})"
+        return f"LabelEncoder(n_labels={self.n_labels})"
+
+    def encode(self, y: Any, name: str = "y") -> np.ndarray:
+        """Class indices (m,) for ``"classes"``; the (m, k) 0/1 matrix for ``"multilabel"``."""
+        y = np.asarray(y)
+        if self.kind == "multilabel":
+            if y.ndim != 2 or y.shape[1] != self.n_labels or not _is_binary(y):
+                raise DataError(
+                    f"`{name}` must be an (m, {self.n_labels}) matrix of 0/1 labels; "
+                    f"got shape {y.shape}"
+                )
+            return y.astype(np.float64)
+        if y.ndim != 1:
+            raise DataError(f"`{name}` must be 1-D labels; got shape {y.shape}")
+        classes = self.classes
+        try:
+            position = np.searchsorted(classes, y, sorter=self._sorter)
+        except TypeError:  # labels of another type than the classes (numbers vs strings)
+            raise DataError(
+                f"`{name}` has labels of type {y.dtype}; the model's classes are "
+                f"{_preview(classes)}"
+            ) from None
+        index = self._sorter[np.clip(position, 0, len(classes) - 1)]
+        unknown = classes[index] != y
+        if np.any(unknown):
+            raise DataError(
+                f"`{name}` has label {y[unknown][0].item()!r} not among the model's classes "
+                f"{_preview(classes)}"
+            )
+        return index.astype(np.int64)
+
+    def decode(self, index_or_outputs: np.ndarray) -> np.ndarray:
+        """Labels from class indices (``"classes"``) or 0/1 rows from outputs (multilabel)."""
+        if self.kind == "multilabel":
+            return (np.asarray(index_or_outputs) > 0.5).astype(np.int64)
+        return self.classes[np.asarray(index_or_outputs)]
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "multilabel":
+            return {"kind": "multilabel", "n_labels": self.n_labels}
+        return {"kind": "classes", "classes": self.classes.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> LabelEncoder:
+        """Rebuild from :meth:`to_dict` (e.g. read from a model file); DataError if malformed."""
+        if not isinstance(d, dict) or d.get("kind") not in LABEL_KINDS:
+            raise DataError(f"labels: expected a dict with kind classes or multilabel; got {d!r}")
+        try:
+            if d["kind"] == "classes":
+                classes = d["classes"]
+                if not isinstance(classes, list) or not classes or any(
+                    isinstance(c, (list, dict)) or c is None for c in classes
+                ):
+                    raise ConfigError(f"'classes' must be a list of labels; got {classes!r}")
+                return cls(classes)
+            return cls(n_labels=d.get("n_labels"))
+        except (ConfigError, KeyError, TypeError) as error:
+            raise DataError(f"labels: {error}") from None
+
+
+def _is_binary(y: np.ndarray) -> bool:
+    return y.dtype.kind in "biuf" and bool(np.isin(y, (0, 1)).all())
+
+
+def _preview(classes: np.ndarray, limit: int = 6) -> str:
+    shown = ", ".join(repr(c) for c in classes[:limit].tolist())
+    return f"[{shown}{', …' if len(classes) > limit else ''}]"
 
 
 def one_hot(y: np.ndarray, n_classes: int, dtype: Any = "float32") -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 
 from deltaprop import optim as optim_module
 from deltaprop._validation import check_choice, check_fraction, check_int
-from deltaprop.errors import ConfigError, ConfigTypeError, TrainingDiverged
+from deltaprop.errors import ConfigTypeError, TrainingDiverged
 from deltaprop.network import REDUCTIONS, Gradients, Network
 from deltaprop.preprocessing import train_val_split
 from deltaprop.workspace import Workspace
@@ -33,13 +33,20 @@ from deltaprop.workspace import Workspace
 
 @dataclass
 class History:
-    """Per-epoch record of a ``fit`` (lists indexed by epoch, 0-based)."""
+    """Per-epoch record of a ``fit`` (lists indexed by epoch, 0-based).
+
+    ``accuracy`` is a classifier's; a multilabel network records ``label_accuracy`` (the
+    fraction of labels right) and, on validation data, ``val_subset_accuracy`` too.
+    """
 
     epoch: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
+    label_accuracy: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
+    val_label_accuracy: list[float] = field(default_factory=list)
+    val_subset_accuracy: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     best_epoch: int | None = None
@@ -54,8 +61,12 @@ class History:
 
     def last(self) -> dict[str, float]:
         """The last epoch's figures (only those recorded)."""
-        keys = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-        return {k: getattr(self, k)[-1] for k in keys if getattr(self, k)}
+        return {k: getattr(self, k)[-1] for k in METRICS if getattr(self, k)}
+
+
+#: What ``fit`` records per epoch, in the order lines and tables show it.
+METRICS = ("loss", "accuracy", "label_accuracy", "val_loss", "val_accuracy",
+           "val_label_accuracy", "val_subset_accuracy", "lr", "seconds")
 
 
 class Callback:
@@ -93,7 +104,7 @@ class LambdaCallback(Callback):
 def format_logs(epoch: int, epochs: int, logs: dict[str, float]) -> str:
     """One line for an epoch: 'epoch 3/20  loss 0.1234  accuracy 0.9650 …'."""
     parts = [f"epoch {epoch + 1}/{epochs}"]
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+    for key in METRICS[:-2]:  # all but lr and seconds
         if key in logs:
             parts.append(f"{key} {logs[key]:.4f}")
     if "seconds" in logs:
@@ -215,28 +226,6 @@ class EarlyStopping:
             np.copyto(p, saved)
 
 
-def _prepare_labels(net: Network, y: Any) -> Any:
-    """Class indices for a classifier; records the user's labels in ``net.classes``.
-
-    Integer labels already in 0..n_classes−1 are taken as indices; any other 1-D labels
-    (strings, {−1, 1}, …) are sorted and mapped to indices.
-    """
-    y = np.asarray(y)
-    if not net.is_classifier or y.ndim != 1:
-        return y
-    is_index = y.dtype.kind in "iub" and y.size and y.min() >= 0 and y.max() < net.n_classes
-    if is_index and net.classes is None:
-        return y
-    if net.classes is None:
-        classes = np.unique(y)
-        if len(classes) > net.n_classes:
-            raise ConfigError(
-                f"`y` has {len(classes)} distinct labels; the network has {net.n_classes} classes"
-            )
-        net.classes = classes
-    return net.encode_labels(y)
-
-
 def fit(
     net: Network,
     X: Any,
@@ -262,13 +251,15 @@ def fit(
     early_stopping: EarlyStopping | None = None,
     gradient_hook: Callable[[Gradients, int], None] | None = None,
     backprop: Callable[[Workspace, float], float] | None = None,
+    blas_threads: int | None = None,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent and return its ``History``.
 
     Parameters
     ----------
     X : array-like of shape (n, n_0)
-    y : array-like of shape (n,) (labels) or (n, n_L)
+    y : array-like of shape (n,) (class indices) or (n, n_L)
+        What :meth:`Network.backprop` takes; :class:`deltaprop.Model` fits the user's labels.
     epochs : int
         Total epochs; with ``initial_epoch`` > 0 training resumes at that epoch.
     batch_size : int or None
@@ -296,6 +287,12 @@ def fit(
         Stands in for ``net.backprop_into(ws, r)`` on each gathered batch: it must leave the
         batch's ∇W, ∇b and output activations in ``ws`` and return the batch loss, as
         ``backprop_into`` does (``distributed`` computes them across processes).
+    blas_threads : int or None
+        None (default) leaves the BLAS thread pool as it is. An int limits it for the
+        duration of ``fit`` — a process-wide setting (threadpoolctl), so use it only where
+        one fit runs at a time (the ``deltaprop`` command does, below
+        :data:`ONE_BLAS_THREAD_BELOW` rows). One and two threads round differently, so a
+        run is bit-for-bit repeatable only with the same setting.
 
     Raises
     ------
@@ -311,13 +308,11 @@ def fit(
         raise ConfigTypeError(f"`optimizer` must be a deltaprop.optim optimizer; got {optimizer!r}")
 
     X = net.check_X(X)
-    Y = net.targets(_prepare_labels(net, y), X.shape[0], "y")
+    Y = net.targets(y, X.shape[0], "y")
     X_val = Y_val = None
     if validation_data is not None:
         X_val = net.check_X(validation_data[0], "validation X")
-        Y_val = net.targets(
-            _prepare_labels(net, validation_data[1]), X_val.shape[0], "validation y"
-        )
+        Y_val = net.targets(validation_data[1], X_val.shape[0], "validation y")
     elif check_fraction("validation_split", validation_split) > 0:
         X, Y, X_val, Y_val = train_val_split(X, Y, validation_split, net.rng)
 
@@ -328,7 +323,8 @@ def fit(
     n_batches = math.ceil(n / m)
     ws = net.workspace(m)
     # each row's class, once: per batch, accuracy compares argmax a^L with gathered labels
-    labels = net.index_of(Y) if net.is_classifier else None
+    labels = net.index_of(Y) if net.task == "classification" else None
+    multilabel = net.task == "multilabel"
     batch_labels = None if labels is None else np.empty(m, dtype=labels.dtype)
     index = np.arange(n)
     history = history if history is not None else History()
@@ -345,14 +341,8 @@ def fit(
     # Overflow shows up as a non-finite loss, which the divergence guard below reports with
     # the epoch and batch; NumPy's own warnings would only repeat it without that context.
     settings.enter_context(np.errstate(over="ignore", invalid="ignore"))
-    # BLAS threads: below 16 rows a batch's matrix products are too small for a second
-    # thread to pay for its hand-off (idle 2 cores, µs per step, 1 vs 2 threads: m = 1
-    # 870 vs 890, m = 4 688 vs 714, m = 8 834 vs 915); from 16 rows two win (m = 16 1106
-    # vs 988, m = 32 1450 vs 1236; benchmarks/bench_kernels.py). On a machine whose cores
-    # are all busy a second BLAS thread waits for a core, up to 37× slower at m = 32
-    # (``bench_kernels.py --busy 2``): wrap fit in ``threadpoolctl.threadpool_limits(1)``.
-    if m < ONE_BLAS_THREAD_BELOW:
-        settings.enter_context(_one_blas_thread())
+    if blas_threads is not None:
+        settings.enter_context(_blas_threads(check_int("blas_threads", blas_threads)))
     try:
         for epoch in range(initial_epoch, epochs):
             started = time.perf_counter()
@@ -388,6 +378,8 @@ def fit(
                 if labels is not None:
                     truth = np.take(labels, rows, out=batch_labels[: rows.size], mode="clip")
                     correct += int(np.count_nonzero(net.index_of(w.A[-1]) == truth))
+                elif multilabel:  # each of the k labels, thresholded at ½
+                    correct += int(np.count_nonzero((w.A[-1] > 0.5) == (w.targets > 0.5)))
                 for cb in reporters:
                     stop = bool(cb.on_batch_end(epoch, batch, loss)) or stop
                 if stop:
@@ -398,8 +390,10 @@ def fit(
             if not all(np.isfinite(p).all() for _, p in net.parameters()):
                 _diverged(net, snapshot, "the weights became non-finite", epoch, batch, optimizer)
             logs: dict[str, float] = {"loss": loss_sum / seen}  # seen < n if a callback stopped
-            if net.is_classifier:
+            if labels is not None:
                 logs["accuracy"] = correct / seen
+            elif multilabel:
+                logs["label_accuracy"] = correct / (seen * net.n_outputs)
             if X_val is not None:
                 val = net.evaluate_targets(X_val, Y_val)
                 logs.update({f"val_{k}": v for k, v in val.items()})
@@ -427,15 +421,21 @@ def fit(
     return history
 
 
-#: Batches with fewer rows than this train with one BLAS thread (see ``fit``).
+#: Batches with fewer rows than this are faster with one BLAS thread: their matrix products
+#: are too small for a second thread to pay for its hand-off (idle 2 cores, µs per step, 1 vs
+#: 2 threads: m = 1 870 vs 890, m = 4 688 vs 714, m = 8 834 vs 915; from 16 rows two win:
+#: m = 16 1106 vs 988, m = 32 1450 vs 1236; benchmarks/bench_kernels.py). On a machine whose
+#: cores are all busy a second BLAS thread waits for a core, up to 37× slower at m = 32
+#: (``bench_kernels.py --busy 2``). ``fit(blas_threads=1)`` opts in; the command does below
+#: this size. The library never changes the process's thread pool on its own.
 ONE_BLAS_THREAD_BELOW = 16
 
 
-def _one_blas_thread() -> Any:
-    """A context in which the BLAS libraries (not OpenMP) use one thread."""
+def _blas_threads(n: int) -> Any:
+    """A context in which the BLAS libraries (not OpenMP) use ``n`` threads."""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 def _grad_arrays(grads: Gradients) -> list[np.ndarray]:
@@ -463,6 +463,6 @@ def _keep_finite(net: Network, snapshot: list[np.ndarray]) -> None:
 
 def _record(history: History, epoch: int, logs: dict[str, float]) -> None:
     history.epoch.append(epoch)
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"):
+    for key in METRICS:
         if key in logs:
             getattr(history, key).append(logs[key])

@@ -16,6 +16,8 @@ last batch uses row slices of the same buffers (``rows(m)``). Lists are indexed 
   ``lse``, ``row``: m-vectors of scratch for the fused softmax + cross-entropy.
 
 The ones columns are written once, at allocation: a bias unit's activation never changes.
+A forward-only workspace (``backward=False``, for inference) holds inputs, Z and A; its
+backward buffers have no rows and it has no gradients.
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ Array = NDArray[np.floating]
 class Workspace:
     """Every per-batch array of one forward + backward pass, for batches of ≤ ``m`` rows."""
 
-    def __init__(self, layers: Sequence[Dense], m: int, dtype: np.dtype) -> None:
+    def __init__(
+        self, layers: Sequence[Dense], m: int, dtype: np.dtype, *, backward: bool = True
+    ) -> None:
         self.m = m
+        self.backward = backward
         self.dtype = np.dtype(dtype)
         n = [layers[0].n_in] + [layer.n_out for layer in layers]
         unit = [layer.has_unit for layer in layers] + [False]  # a unit feeding layer i
@@ -49,18 +54,23 @@ class Workspace:
         self._inputs_full = with_unit(0)
         self._A_full = [with_unit(i + 1) for i in range(len(layers))]
         self.Z = [np.empty((m, n[i + 1]), dtype=self.dtype) for i in range(len(layers))]
-        self.delta = [np.empty_like(Z) for Z in self.Z]
-        self.r_delta = [np.empty_like(Z) for Z in self.Z]
-        self.sigma_prime = [np.empty_like(Z) for Z in self.Z[:-1]]
-        self.grad_A = np.empty_like(self.Z[-1])
-        self.targets = np.empty_like(self.Z[-1])
-        self.ones = np.ones(m, dtype=self.dtype)  # 1ᵀΔ sums the batch's rows (eq. 14)
-        self.lse = np.empty(m, dtype=self.dtype)  # softmax + cross-entropy's row scratch
-        self.row = np.empty(m, dtype=self.dtype)
-        self.nabla_W = [np.empty_like(layer.W, dtype=self.dtype) for layer in layers]
+        # The backward pass's buffers; a forward-only workspace (inference) has none.
+        rows = m if backward else 0
+        self.delta = [np.empty((rows, Z.shape[1]), dtype=self.dtype) for Z in self.Z]
+        self.r_delta = [np.empty_like(d) for d in self.delta]
+        self.sigma_prime = [np.empty_like(d) for d in self.delta[:-1]]
+        self.grad_A = np.empty_like(self.delta[-1])
+        self.targets = np.empty_like(self.delta[-1])
+        self.ones = np.ones(rows, dtype=self.dtype)  # 1ᵀΔ sums the batch's rows (eq. 14)
+        self.lse = np.empty(rows, dtype=self.dtype)  # softmax + cross-entropy's row scratch
+        self.row = np.empty(rows, dtype=self.dtype)
+        self.nabla_W = [
+            np.empty_like(layer.W, dtype=self.dtype) for layer in layers if backward
+        ]
         self.nabla_b = [
             None if layer.b is None else np.empty_like(layer.b, dtype=self.dtype)
             for layer in layers
+            if backward
         ]
         self._n = n
         self._unit = unit
