@@ -15,6 +15,7 @@ Frozen biases are never given to torch's optimizer and must not move in deltapro
 
 from __future__ import annotations
 
+import math
 import tracemalloc
 from collections.abc import Iterator
 
@@ -549,3 +550,18 @@ def test_clip_grad_value_matches_torch(clip_value: float, rng: np.random.Generat
 def test_clip_bad_arguments(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call([np.ones(3)])
+
+
+def test_clip_grad_norm_of_float32_gradients_near_1e20_is_finite_and_right() -> None:
+    """Σ g² of float32 entries near 1e20 overflows float32 (> 3.4e38): the norm is summed in
+    float64 there, so clipping scales to max_norm instead of zeroing the step."""
+    g1 = np.asfortranarray(np.full((64, 32), 1e20, dtype=np.float32))  # laid out like ∇W
+    g2 = np.full(32, -2e20, dtype=np.float32)
+    expected = math.sqrt(64 * 32 * 1e40 + 32 * 4e40)  # exact in float64: 4.61e21
+    total = optim.clip_grad_norm([g1, None, g2], 1.0)
+    assert math.isfinite(total)
+    assert total == pytest.approx(expected, rel=1e-6)  # float32 inputs: 1e20 is 1.00000002e20
+    clipped = math.sqrt(float(np.sum(g1.astype(np.float64) ** 2))
+                        + float(np.sum(g2.astype(np.float64) ** 2)))
+    assert clipped == pytest.approx(1.0, rel=1e-5)  # float32 rounding of the scaled entries
+    assert g1.dtype == g2.dtype == np.float32 and np.all(g1 > 0) and np.all(g2 < 0)
