@@ -430,6 +430,23 @@ def test_resume_refuses_a_changed_learning_rate(tmp_path: Path,
     assert "--lr cannot change when resuming" in one_line_error(err)
 
 
+def test_resume_accepts_the_same_command_line(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The first command line plus --resume works: only a value that differs is refused, and
+    the message names both values (issue 16's papercut: --hidden was refused unchanged)."""
+    first = ["train", "--data", "iris", "--hidden", "6,4", "--lr", "0.01", "--epochs", "2",
+             "--checkpoint-every", "1", "--quiet", "--out", str(tmp_path / "m.safetensors")]
+    status, _, err = run(first, capsys)
+    assert status == 0, err
+    ckpt = str(tmp_path / "m.ckpt.safetensors")
+    status, _, err = run([*first, "--resume", ckpt], capsys)
+    assert status == 0, err
+    status, _, err = run([*first[:4], "8,4", *first[5:], "--resume", ckpt], capsys)
+    assert status == 1
+    line = one_line_error(err)
+    assert "--hidden cannot change" in line and "6,4" in line and "8,4" in line
+
+
 def test_a_checkpoint_predicts_like_a_finished_model(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     # Checkpoints carry the class names and the scaling, so evaluate on one is meaningful.
