@@ -310,3 +310,21 @@ def test_bad_input_errors(rng):
         inc.partial_fit(X, np.full(20, 5))
     with pytest.raises(ValueError, match="does not support early_stopping"):
         MLPClassifier(early_stopping=True).partial_fit(X, y, classes=[0, 1])
+
+
+@pytest.mark.parametrize("target", ["multiclass", "binary", "multilabel"])
+def test_the_estimators_model_saves_and_predicts_as_the_estimator(tmp_path, target) -> None:
+    """model_ is the estimator's network with its classes: dp.load of its file answers the
+    same on the same rows (issue 12: one model on every path)."""
+    import deltaprop as dp
+
+    X, y = load_iris(return_X_y=True)
+    if target == "binary":
+        y = np.where(y == 0, "setosa", "other")
+    elif target == "multilabel":
+        y = np.column_stack([y == 0, y == 1, X[:, 0] > 6]).astype(int)
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, y)
+    est.model_.save(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(dp.load(tmp_path / "m.safetensors").predict(X), est.predict(X))

@@ -49,7 +49,9 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from deltaprop import optim
 from deltaprop.layers import BIAS_MODES
+from deltaprop.model import Model
 from deltaprop.network import Network
+from deltaprop.preprocessing import LabelEncoder
 from deltaprop.training import Callback
 from deltaprop.training import fit as train
 
@@ -307,6 +309,8 @@ class _BaseMLP(BaseEstimator):
                 seed=seed,
             )
             self._seed = seed
+            self.model_ = Model(self.network_, scaler="none", target_scaler=None,
+                                labels=self._labels())
             self.n_outputs_ = Y.shape[1]
             self.n_layers_ = len(hidden) + 2
             self.out_activation_ = {"sigmoid": "logistic"}.get(
@@ -378,6 +382,10 @@ class _BaseMLP(BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=_FLOATS)
         return self.network_.forward(X)
 
+    def _labels(self) -> LabelEncoder | None:
+        """The model's labels: scikit-learn's classes_, or one per column for multilabel."""
+        return None
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
@@ -434,6 +442,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Lowest training loss (None with ``early_stopping``, as scikit-learn).
     network_ : deltaprop.Network
         The trained network (W in the book's (n_out, n_in) shape).
+    model_ : deltaprop.Model
+        The network with the classes: ``model_.save(path)`` writes a file whose
+        ``dp.load(path).predict`` and ONNX export answer as this estimator does.
     """
 
     def _output_activation(self) -> str:
@@ -475,6 +486,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _targets_to_y(self, Y: np.ndarray) -> np.ndarray:
         return self._label_binarizer.inverse_transform(Y)
 
+    def _labels(self) -> LabelEncoder:
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return LabelEncoder(n_labels=len(self.classes_))
+        return LabelEncoder(self.classes_)
+
     def _score_outputs(self, A: np.ndarray, y: np.ndarray) -> float:
         return float(accuracy_score(y, self._label_binarizer.inverse_transform(A)))
 
@@ -504,10 +520,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict(self, X: Any) -> np.ndarray:
         """Class labels of shape (n_samples,), or a label indicator matrix for multilabel."""
-        A = self._forward(X)
-        if A.shape[1] == 1:
-            A = A.ravel()
-        return self._label_binarizer.inverse_transform(A)
+        A = self._forward(X)  # checks that the estimator is fitted first
+        return self.model_.decode_outputs(A)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), in the network's dtype."""
