@@ -226,6 +226,121 @@ class EarlyStopping:
             np.copyto(p, saved)
 
 
+class TrainStep:
+    """One mini-batch step of gradient descent; owns the workspace it computes in.
+
+    ``step(rows)`` gathers the rows of X and Y into the workspace and runs the forward and
+    backward pass — eqs. (2), (9), (8), (10), (14) — returning the batch loss; then
+    ``step.update()`` hands the gradients to the gradient hook and the clipping and lets the
+    optimizer apply them (eqs. (11), (15) and their variants). The two halves are apart so
+    ``fit`` can check the loss before any parameter moves. After a step, ``gradients`` and
+    the workspace (``ws``: Z, A, δ per sample) describe the batch just taken.
+
+    Parameters
+    ----------
+    net : Network
+    X, Y : ndarray of shape (n, n_0), (n, n_L)
+        Checked training inputs and target rows.
+    m : int
+        The largest batch; shorter batches use row slices of the same buffers.
+    optimizer : Optimizer
+    reduction : {"mean", "sum"}
+        r = 1/m (the mean over the batch's samples) or 1 (their sum), seed 002.
+    backprop : callable(ws, r) -> loss, optional
+        Stands in for ``net.backprop_into`` (``distributed`` sums across processes).
+    gradient_hook, clip_norm, clip_value
+        As :func:`fit` describes them.
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        X: np.ndarray,
+        Y: np.ndarray,
+        m: int,
+        optimizer: optim_module.Optimizer,
+        reduction: str,
+        *,
+        backprop: Callable[[Workspace, float], float] | None = None,
+        gradient_hook: Callable[[Gradients, int], None] | None = None,
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+    ) -> None:
+        self.net, self.X, self.Y, self.optimizer = net, X, Y, optimizer
+        self.reduction = reduction
+        self.ws = net.workspace(m)
+        self.backprop = backprop if backprop is not None else net.backprop_into
+        self.gradient_hook = gradient_hook
+        self.clip_norm, self.clip_value = clip_norm, clip_value
+        self.batch: Workspace = self.ws  # the rows of the last batch
+        self.gradients: Gradients | None = None
+
+    def __call__(self, rows: np.ndarray) -> float:
+        """Gather ``rows`` and run the forward and backward pass; returns the batch loss."""
+        mb = rows.size
+        w = self.ws.rows(mb)
+        # mode="clip": the rows are a permutation, so no index can be out of range, and
+        # NumPy's default "raise" mode gathers through a buffer, 3× slower.
+        np.take(self.X, rows, axis=0, out=w.inputs, mode="clip")
+        np.take(self.Y, rows, axis=0, out=w.targets, mode="clip")
+        r = 1.0 / mb if self.reduction == "mean" else 1.0  # seed 002: mean or sum over samples
+        loss = self.backprop(w, r)
+        self.batch = w
+        self.gradients = Gradients(w.delta, w.nabla_W, w.nabla_b, loss, self.reduction,
+                                   w.Z, w.A)
+        return loss
+
+    def update(self) -> None:
+        """Hook, clip, and apply the last batch's gradients: eqs. (11), (15) and variants."""
+        grads = self.gradients
+        if self.gradient_hook is not None:
+            self.gradient_hook(grads, self.batch.m)
+        if self.clip_norm is not None:
+            optim_module.clip_grad_norm(_grad_arrays(grads), self.clip_norm)
+        if self.clip_value is not None:
+            optim_module.clip_grad_value(_grad_arrays(grads), self.clip_value)
+        self.optimizer.step(self.net, grads)
+
+
+class EpochTally:
+    """An epoch's running loss and accuracy over the batches stepped so far.
+
+    The loss of a batch comes back as its mean or sum (r); the tally adds the per-sample
+    sum, so the epoch's figure is a mean over samples whatever the reduction. A classifier
+    counts argmax a^L against each row's class, gathered per batch from labels computed
+    once; a multilabel network counts each of its k labels, thresholded at ½.
+    """
+
+    def __init__(self, net: Network, Y: np.ndarray, m: int) -> None:
+        self.task, self.k = net.task, net.n_outputs
+        self.index_of = net.index_of
+        self.labels = self.index_of(Y) if self.task == "classification" else None
+        self.batch_labels = None if self.labels is None else np.empty(m, self.labels.dtype)
+        self.reset()
+
+    def reset(self) -> None:
+        self.loss_sum, self.seen, self.correct = 0.0, 0, 0
+
+    def add(self, step: TrainStep, rows: np.ndarray, loss: float) -> None:
+        w = step.batch
+        self.loss_sum += loss * rows.size if step.reduction == "mean" else loss
+        self.seen += rows.size
+        if self.labels is not None:
+            truth = np.take(self.labels, rows, out=self.batch_labels[: rows.size], mode="clip")
+            self.correct += int(np.count_nonzero(self.index_of(w.A[-1]) == truth))
+        elif self.task == "multilabel":  # each of the k labels, thresholded at ½
+            self.correct += int(np.count_nonzero((w.A[-1] > 0.5) == (w.targets > 0.5)))
+
+    def logs(self) -> dict[str, float]:
+        """The epoch's mean loss, and accuracy (per label for multilabel)."""
+        logs = {"loss": self.loss_sum / self.seen}
+        if self.labels is not None:
+            logs["accuracy"] = self.correct / self.seen
+        elif self.task == "multilabel":
+            logs["label_accuracy"] = self.correct / (self.seen * self.k)
+        return logs
+
+
 def fit(
     net: Network,
     X: Any,
@@ -319,13 +434,10 @@ def fit(
     n = X.shape[0]
     m = n if batch_size is None else check_int("batch_size", batch_size)
     m = min(m, n)
-    r_of = (lambda mb: 1.0 / mb) if reduction == "mean" else (lambda mb: 1.0)
     n_batches = math.ceil(n / m)
-    ws = net.workspace(m)
-    # each row's class, once: per batch, accuracy compares argmax a^L with gathered labels
-    labels = net.index_of(Y) if net.task == "classification" else None
-    multilabel = net.task == "multilabel"
-    batch_labels = None if labels is None else np.empty(m, dtype=labels.dtype)
+    step = TrainStep(net, X, Y, m, optimizer, reduction, backprop=backprop,
+                     gradient_hook=gradient_hook, clip_norm=clip_norm, clip_value=clip_value)
+    tally = EpochTally(net, Y, m)
     index = np.arange(n)
     history = history if history is not None else History()
     stopper = early_stopping
@@ -351,35 +463,15 @@ def fit(
             if shuffle:  # a fresh permutation: the order depends on the generator alone,
                 index[:] = net.rng.permutation(n)  # so a checkpoint's rng state resumes it
             snapshot = [p.copy() for _, p in net.parameters()]  # last finite weights
-            loss_sum = 0.0
-            correct = seen = 0
+            tally.reset()
             stop = False
             for batch, start in enumerate(range(0, n, m)):
                 rows = index[start : start + m]
-                w = ws.rows(rows.size)
-                # mode="clip": the rows are a permutation, so no index can be out of range,
-                # and NumPy's default "raise" mode gathers through a buffer, 3× slower.
-                np.take(X, rows, axis=0, out=w.inputs, mode="clip")
-                np.take(Y, rows, axis=0, out=w.targets, mode="clip")
-                r = r_of(rows.size)
-                loss = net.backprop_into(w, r) if backprop is None else backprop(w, r)
+                loss = step(rows)
                 if not math.isfinite(loss):
                     _diverged(net, snapshot, f"loss became {loss}", epoch, batch, optimizer)
-                grads = Gradients(w.delta, w.nabla_W, w.nabla_b, loss, reduction)
-                if gradient_hook is not None:
-                    gradient_hook(grads, rows.size)
-                if clip_norm is not None:
-                    optim_module.clip_grad_norm(_grad_arrays(grads), clip_norm)
-                if clip_value is not None:
-                    optim_module.clip_grad_value(_grad_arrays(grads), clip_value)
-                optimizer.step(net, grads)
-                loss_sum += loss / r
-                seen += rows.size
-                if labels is not None:
-                    truth = np.take(labels, rows, out=batch_labels[: rows.size], mode="clip")
-                    correct += int(np.count_nonzero(net.index_of(w.A[-1]) == truth))
-                elif multilabel:  # each of the k labels, thresholded at ½
-                    correct += int(np.count_nonzero((w.A[-1] > 0.5) == (w.targets > 0.5)))
+                step.update()
+                tally.add(step, rows, loss)
                 for cb in reporters:
                     stop = bool(cb.on_batch_end(epoch, batch, loss)) or stop
                 if stop:
@@ -389,11 +481,7 @@ def fit(
             # epoch (a sweep over the parameters is too dear to make every batch).
             if not all(np.isfinite(p).all() for _, p in net.parameters()):
                 _diverged(net, snapshot, "the weights became non-finite", epoch, batch, optimizer)
-            logs: dict[str, float] = {"loss": loss_sum / seen}  # seen < n if a callback stopped
-            if labels is not None:
-                logs["accuracy"] = correct / seen
-            elif multilabel:
-                logs["label_accuracy"] = correct / (seen * net.n_outputs)
+            logs = tally.logs()  # over the samples seen: fewer than n if a callback stopped
             if X_val is not None:
                 val = net.evaluate_targets(X_val, Y_val)
                 logs.update({f"val_{k}": v for k, v in val.items()})
