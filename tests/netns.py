@@ -192,7 +192,10 @@ class Hosts:
             self._wire()
         except subprocess.CalledProcessError as e:
             self.close()
-            raise Unavailable(f"`{shlex.join(e.cmd)}` failed: {e.stderr.strip()}") from None
+            raise Unavailable(
+                f"simulated hosts cannot be made here: `{shlex.join(e.cmd)}` failed: "
+                f"{e.stderr.strip()}"
+            ) from None
         except BaseException:
             self.close()
             raise
