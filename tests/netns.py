@@ -12,7 +12,9 @@ stands n such machines up on this one (root only):
 - ``mpirun`` runs inside host 0 and reaches the others through an agent script in place of
   ssh (``PRTE_MCA_plm_ssh_agent``): ``agent HOST COMMAND…`` runs COMMAND in the namespace that
   owns HOST with a fresh environment, as ssh would (so the job needs ``-x VAR`` exactly as it
-  would between real machines), and logs the launch.
+  would between real machines), and logs the launch;
+- every host has its own temporary folder (TMPDIR, where Open MPI keeps its session files),
+  inside ``folder``: a job killed part-way leaves nothing in the machine's /tmp.
 
 The namespaces share the file system, the process table and the host name; the last one is
 why Open MPI needs ``MPI_FLAGS`` to treat them as separate hosts.
@@ -176,6 +178,7 @@ class Hosts:
         self.agent = self.folder / "agent"
         self.launch_log = self.folder / "launches"
         self.hostfile = self.folder / "hosts"
+        self.tmp = [self.folder / "tmp" / host for host in self.addresses]
         self._created: list[str] = []
 
     # ------------------------------------------------------------------ set up, tear down
@@ -199,6 +202,8 @@ class Hosts:
         except BaseException:
             self.close()
             raise
+        for folder in self.tmp:
+            folder.mkdir(parents=True, exist_ok=True)
         self._write_agent()
         self.hostfile.write_text("".join(f"{a} slots=1\n" for a in self.addresses))
         return self
@@ -236,7 +241,8 @@ class Hosts:
             "esac\n"
             f'echo "$host" >> {shlex.quote(str(self.launch_log))}\n'
             f'exec {shlex.quote(shutil.which("ip") or "ip")} netns exec "$ns" '
-            'env -i HOME="$HOME" PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c "$*"\n'
+            'env -i HOME="$HOME" PATH=/usr/sbin:/usr/bin:/sbin:/bin '
+            f'TMPDIR={shlex.quote(str(self.folder / "tmp"))}/"$host" /bin/sh -c "$*"\n'
         )
         self.agent.chmod(0o755)
 
@@ -264,7 +270,8 @@ class Hosts:
         cmd = [shutil.which("ip") or "ip", "netns", "exec", self.names[0], mpirun_path() or "",
                "--allow-run-as-root", "--hostfile", str(self.hostfile), "-n", str(self.n),
                *exported, *MPI_FLAGS, sys.executable, *args]
-        full_env = {**job_env(), **extra, "PRTE_MCA_plm_ssh_agent": str(self.agent)}
+        full_env = {**job_env(), **extra, "PRTE_MCA_plm_ssh_agent": str(self.agent),
+                    "TMPDIR": str(self.tmp[0])}
         return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True,
                               timeout=timeout)
 

@@ -4,7 +4,7 @@ test_distributed.py runs every rank on this host, where Open MPI uses shared mem
 each rank runs on its own simulated host (tests/netns.py): started by ``mpirun`` through an
 ssh stand-in, with a fresh environment, talking TCP over a veth pair (two hosts) or a bridge
 (three). The tests check what docs/distributed.md promises across machines: the same result
-as one process, resume from a checkpoint, and a lost host ending the job.
+as one process, resume from a checkpoint, and a rank killed on another host ending the job.
 
 Root only; skipped with the reason elsewhere (not root, no ``ip``, no mpirun, or namespaces
 cannot be made). ``.ci/run`` sets DELTAPROP_REQUIRE_MULTIHOST=1, which turns those skips into
