@@ -197,7 +197,7 @@ def test_hosts_are_removed_when_interrupted(tmp_path: Path) -> None:
     assert hosts.leftovers() == []
 
 
-def test_sweep_removes_namespaces_of_ended_runs_only(two_hosts, tmp_path: Path) -> None:
+def test_sweep_removes_namespaces_of_ended_runs_only(two_hosts) -> None:
     ended = subprocess.Popen(["true"])
     ended.wait()  # its pid now names a process that no longer runs
     stale = f"{netns.PREFIX}-{ended.pid}-abcdef-0"
