@@ -100,11 +100,10 @@ def test_json_equals_backprop_and_manual(capsys, bias: str, reduction: str) -> N
 def test_softmax_shortcut_delta_is_a_minus_y() -> None:
     net, X, y = explain.demo_problem((3, 4, 3), activation="tanh", output="softmax",
                                      loss="cross_entropy", m=2, seed=1)
-    result = explain.trace(net, X, y)
-    last = result["layers"][-1]
-    assert result["shortcut"] is True
-    np.testing.assert_allclose(last["delta"], np.subtract(last["a"], result["Y"]), rtol=RTOL,
-                               atol=ATOL)
+    trace = explain.trace(net, X, y)
+    last = trace.layers[-1]
+    assert trace.shortcut is True
+    np.testing.assert_allclose(last.delta, last.a - trace.Y, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown"])

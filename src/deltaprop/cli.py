@@ -325,16 +325,16 @@ def explain(**opts: Any) -> None:
     from deltaprop import report
 
     net, X, Y = _teach_problem(opts)
-    result = explain_module.trace(net, X, Y, lr=opts["lr"], reduction=opts["reduction"],
-                                  force=opts["force"])
+    trace = explain_module.trace(net, X, Y, lr=opts["lr"], reduction=opts["reduction"],
+                                 force=opts["force"])
     if opts["fmt"] == "json":
-        click.echo(report.explain_json(result))
+        click.echo(report.explain_json(trace))
     elif opts["fmt"] == "markdown":
-        click.echo(report.explain_markdown(result), nl=False)
+        click.echo(report.explain_markdown(trace), nl=False)
     else:
         from rich.console import Console
 
-        report.explain_text(result, Console(highlight=False))
+        report.explain_text(trace, Console(highlight=False))
 
 
 @cli.command()
