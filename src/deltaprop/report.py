@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: rendering needs neither module's imports
-    from deltaprop.bias_study import Study
+    from deltaprop.bias_study import ModeResult, Stats, Study
     from deltaprop.explain import Trace
 
 Block = tuple[Any, ...]  # ("heading", text) | ("note", text) | ("matrix", title, rows, cols, M)
@@ -222,65 +222,62 @@ def gradcheck_text(report: Any, console: Any) -> None:
 
 
 # ------------------------------------------------------------------------ bias study
-def _pm(stats: dict[str, float] | None, digits: int = 4) -> str:
-    if stats is None:
-        return "—"
-    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+def _pm(stats: Stats, digits: int = 4) -> str:
+    return f"{stats.mean:.{digits}f} ± {stats.std:.{digits}f}"
 
 
-def _epochs_cell(row: dict[str, Any]) -> str:
-    reached = row["epochs_to_target"]["reached"]
-    n = row["epochs_to_target"]["seeds"]
-    if not reached:
-        return f"never (0/{n})"
-    return f"{row['epochs_to_target']['mean']:.1f} ({reached}/{n})"
+def _epochs_cell(row: ModeResult) -> str:
+    epochs = row.epochs_to_target
+    if not epochs.reached:
+        return f"never (0/{epochs.seeds})"
+    return f"{epochs.mean:.1f} ({epochs.reached}/{epochs.seeds})"
 
 
 BIAS_COLUMNS = ("mode", "train loss", "train acc", "val loss", "val acc", "epochs to target")
 
 
-def bias_rows(study: dict[str, Any]) -> list[list[str]]:
+def bias_rows(study: Study) -> list[list[str]]:
     """The study's table as strings, one row per bias mode."""
     out = []
-    for row in study["rows"]:
-        out.append([row["mode"], _pm(row["train_loss"]), _pm(row["train_accuracy"]),
-                    _pm(row["val_loss"]), _pm(row["val_accuracy"]), _epochs_cell(row)])
+    for row in study.rows:
+        out.append([row.mode, _pm(row.train_loss), _pm(row.train_accuracy),
+                    _pm(row.val_loss), _pm(row.val_accuracy), _epochs_cell(row)])
     return out
 
 
-def memory_line(study: dict[str, Any]) -> str:
-    mem = study["memory"]
-    return (f"memory ({mem['dtype']}): biases {mem['bias_count']:,} values = "
-            f"{mem['bias_bytes']:,} bytes ({mem['bias_fraction']:.2%} of the parameters); "
-            f"weights {mem['weight_count']:,} values = {mem['weight_bytes']:,} bytes")
+def memory_line(study: Study) -> str:
+    mem = study.memory
+    return (f"memory ({mem.dtype}): biases {mem.bias_count:,} values = "
+            f"{mem.bias_bytes:,} bytes ({mem.bias_fraction:.2%} of the parameters); "
+            f"weights {mem.weight_count:,} values = {mem.weight_bytes:,} bytes")
 
 
-def study_header(study: dict[str, Any]) -> list[str]:
-    s = study["settings"]
+def study_header(study: Study) -> list[str]:
+    s = study.settings
     lines = [
-        f"bias study on {study['data']}: sizes {s['sizes']}, {s['activation']} hidden, "
-        f"{s['optimizer']} lr {s['lr']:g}, batch {s['batch_size']}, {s['epochs']} epochs, "
-        f"seeds {s['seeds']} (mean ± std), target val accuracy {s['target']:g}",
-        f"data: {s['n_train']} training / {s['n_val']} validation samples"
-        + (f" ({s['subset_note']})" if s.get("subset_note") else ""),
+        f"bias study on {study.data}: sizes {list(s.sizes)}, {s.activation} hidden, "
+        f"{s.optimizer} lr {s.lr:g}, batch {s.batch_size}, {s.epochs} epochs, "
+        f"seeds {s.seeds} (mean ± std), target val accuracy {s.target:g}",
+        f"data: {s.n_train} training / {s.n_val} validation samples"
+        + (f" ({s.subset_note})" if s.subset_note else ""),
     ]
     return lines
 
 
-def bias_study_markdown(study: dict[str, Any]) -> str:
+def bias_study_markdown(study: Study) -> str:
     lines = [*study_header(study), ""]
     lines.append("| " + " | ".join(BIAS_COLUMNS) + " |")
     lines.append("|---" * len(BIAS_COLUMNS) + "|")
     for cells in bias_rows(study):
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", memory_line(study)]
-    if study.get("unit_vs_learned") is not None:
+    if study.unit_vs_learned is not None:
         lines.append(f"learned vs unit: largest difference of any final parameter "
-                     f"{study['unit_vs_learned']:.1e}")
+                     f"{study.unit_vs_learned:.1e}")
     return "\n".join(lines) + "\n"
 
 
-def bias_study_text(study: dict[str, Any], console: Any) -> None:
+def bias_study_text(study: Study, console: Any) -> None:
     from rich.table import Table
 
     header = study_header(study)
@@ -293,8 +290,8 @@ def bias_study_text(study: dict[str, Any], console: Any) -> None:
     for line in header[1:]:
         console.print(line)
     console.print(memory_line(study))
-    if study.get("unit_vs_learned") is not None:
+    if study.unit_vs_learned is not None:
         console.print(f"learned vs unit: largest difference of any final parameter "
-                      f"{study['unit_vs_learned']:.1e}")
-    if study.get("plot"):
-        console.print(f"learning curves written to {study['plot']}")
+                      f"{study.unit_vs_learned:.1e}")
+    if study.plot:
+        console.print(f"learning curves written to {study.plot}")
