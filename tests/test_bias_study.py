@@ -58,6 +58,9 @@ def test_table_fields(circles) -> None:
     mem = circles.memory
     assert (mem.bias_count, mem.weight_count) == (8 + 2, 2 * 8 + 8 * 2)
     assert mem.bias_bytes == 4 * 10  # float32
+    assert circles.row("none").mode == "none"
+    with pytest.raises(KeyError):
+        circles.row("frozen-1")  # not run
 
 
 def test_layer_sum_hook_gives_every_bias_the_same_correction(rng) -> None:
