@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +98,32 @@ def _frozen(values: Any) -> NDArray[np.float64]:
     return out
 
 
+def _json(value: Any) -> Any:
+    """A result as JSON-friendly data: a dataclass as a dict of its fields in their order,
+    arrays and tuples as lists."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, list)):
+        return [_json(v) for v in value]
+    return value
+
+
+class _Result:
+    """The result types: ``as_dict()`` gives the fields as the command's JSON, in order (the
+    attribute names are the JSON keys)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as JSON-friendly data: nested results as dicts, arrays as lists."""
+        out: dict[str, Any] = _json(self)
+        return out
+
+
 # The result types are frozen snapshots. Those holding arrays set eq=False: a field-wise ==
 # on arrays has no single truth value; compare them through as_dict().
 @dataclass(frozen=True, eq=False)
-class Stats:
+class Stats(_Result):
     """One final figure over the seeds.
 
     Attributes
@@ -121,12 +143,9 @@ class Stats:
         a = _frozen(values)
         return cls(mean=float(a.mean()), std=float(a.std()), values=a)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "std": self.std, "values": self.values.tolist()}
-
 
 @dataclass(frozen=True)
-class EpochsToTarget:
+class EpochsToTarget(_Result):
     """When each seed's validation accuracy first reached the study's target.
 
     Attributes
@@ -152,13 +171,9 @@ class EpochsToTarget:
         return cls(mean=float(np.mean(reached)) if reached else None, reached=len(reached),
                    seeds=len(values), values=tuple(values))
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"mean": self.mean, "reached": self.reached, "seeds": self.seeds,
-                "values": list(self.values)}
-
 
 @dataclass(frozen=True, eq=False)
-class Curves:
+class Curves(_Result):
     """Learning curves of one mode, one row per seed, one column per epoch.
 
     Attributes
@@ -172,12 +187,9 @@ class Curves:
     loss: NDArray[np.float64]
     val_accuracy: NDArray[np.float64]
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"loss": self.loss.tolist(), "val_accuracy": self.val_accuracy.tolist()}
-
 
 @dataclass(frozen=True, eq=False)
-class ModeResult:
+class ModeResult(_Result):
     """One bias mode of the study, over every seed.
 
     Attributes
@@ -200,20 +212,9 @@ class ModeResult:
     epochs_to_target: EpochsToTarget
     curves: Curves
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "train_loss": self.train_loss.as_dict(),
-            "train_accuracy": self.train_accuracy.as_dict(),
-            "val_loss": self.val_loss.as_dict(),
-            "val_accuracy": self.val_accuracy.as_dict(),
-            "epochs_to_target": self.epochs_to_target.as_dict(),
-            "curves": self.curves.as_dict(),
-        }
-
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(_Result):
     """What every mode of the study was trained with.
 
     Attributes
@@ -248,18 +249,9 @@ class Settings:
     n_val: int
     subset_note: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "sizes": list(self.sizes), "activation": self.activation,
-            "optimizer": self.optimizer, "lr": self.lr, "batch_size": self.batch_size,
-            "epochs": self.epochs, "seeds": self.seeds, "target": self.target,
-            "dtype": self.dtype, "n_train": self.n_train, "n_val": self.n_val,
-            "subset_note": self.subset_note,
-        }
-
 
 @dataclass(frozen=True)
-class Memory:
+class Memory(_Result):
     """How many values (and bytes) the biases take next to the weights.
 
     Attributes
@@ -279,16 +271,9 @@ class Memory:
     weight_bytes: int
     bias_fraction: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "dtype": self.dtype, "bias_count": self.bias_count,
-            "weight_count": self.weight_count, "bias_bytes": self.bias_bytes,
-            "weight_bytes": self.weight_bytes, "bias_fraction": self.bias_fraction,
-        }
-
 
 @dataclass(frozen=True, eq=False)
-class Study:
+class Study(_Result):
     """The whole study: its settings, one :class:`ModeResult` per mode, and what it cost.
 
     Attributes
@@ -328,16 +313,9 @@ class Study:
     def as_dict(self) -> dict[str, Any]:
         """Every number as JSON-friendly data: what ``deltaprop bias-study --json`` prints
         (``plot`` only when set)."""
-        out = {
-            "data": self.data,
-            "settings": self.settings.as_dict(),
-            "rows": [row.as_dict() for row in self.rows],
-            "memory": self.memory.as_dict(),
-            "unit_vs_learned": self.unit_vs_learned,
-            "seconds": self.seconds,
-        }
-        if self.plot is not None:
-            out["plot"] = self.plot
+        out = super().as_dict()
+        if self.plot is None:
+            del out["plot"]
         return out
 
 
