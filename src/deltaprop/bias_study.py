@@ -179,7 +179,8 @@ class Curves(_Result):
     Attributes
     ----------
     loss : ndarray of shape (seeds, epochs)
-        Training loss (cross-entropy) after each epoch.
+        Training loss (cross-entropy) of each epoch: the mean over its mini-batches, as
+        ``fit``'s history records it.
     val_accuracy : ndarray of shape (seeds, epochs)
         Validation accuracy after each epoch.
     """
