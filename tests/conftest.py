@@ -7,8 +7,10 @@ data, and a failure reproduces exactly when that one case is rerun.
 
 from __future__ import annotations
 
+import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -200,3 +202,42 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     out, err = capsys.readouterr()
     code = exit_info.value.code
     return (0 if code is None else int(code)), out, err
+
+
+#: JSON printed by deltaprop before typed results (tests/data/json/README.md says how).
+JSON_BEFORE = Path(__file__).parent / "data" / "json"
+
+
+def assert_same_json(
+    new: Any,
+    old: Any,
+    *,
+    rtol: float | None,
+    atol: float = 0.0,
+    unchecked: Collection[str] = (),
+    path: str = "$",
+) -> None:
+    """``new`` (parsed JSON) has ``old``'s format exactly, and its numbers.
+
+    Format: the same keys in the same order at every level, lists of the same lengths, the
+    same JSON type at every leaf (null where null, an integer where an integer), equal
+    strings, booleans and integers. Floats agree within ``rtol``/``atol`` — or are only
+    checked to be floats when ``rtol`` is None. Values under a key in ``unchecked`` (a
+    duration, a path) are checked for their type only.
+    """
+    where = f"{path}: {new!r:.60} where it was {old!r:.60}"
+    assert type(new) is type(old), where
+    if isinstance(old, dict):
+        assert list(new) == list(old), f"{path}: keys {list(new)} where they were {list(old)}"
+        for key in old:
+            assert_same_json(new[key], old[key], rtol=None if key in unchecked else rtol,
+                             atol=atol, unchecked=unchecked, path=f"{path}.{key}")
+    elif isinstance(old, list):
+        assert len(new) == len(old), where
+        for i, (a, b) in enumerate(zip(new, old, strict=True)):
+            assert_same_json(a, b, rtol=rtol, atol=atol, unchecked=unchecked,
+                             path=f"{path}[{i}]")
+    elif isinstance(old, float):
+        assert rtol is None or math.isclose(new, old, rel_tol=rtol, abs_tol=atol), where
+    elif path.rsplit(".", 1)[-1] not in unchecked:
+        assert new == old, where

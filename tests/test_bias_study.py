@@ -19,49 +19,48 @@ from deltaprop.network import Network
 
 
 @pytest.fixture(scope="module")
-def circles() -> dict:
+def circles() -> bias_study.Study:
     return bias_study.run("circles", seeds=2, epochs=15,
                           modes=("learned", "unit", "frozen-0", "none", "layer-sum"))
 
 
-def row(study: dict, mode: str) -> dict:
-    return next(r for r in study["rows"] if r["mode"] == mode)
-
-
 def test_learned_and_unit_identical(circles) -> None:
-    learned, unit = row(circles, "learned"), row(circles, "unit")
+    learned, unit = circles.row("learned"), circles.row("unit")
     # The bias unit's column is updated by the same formula as b; the only difference is the
     # summation order of eq. (14)'s row sum — inside (Δ)ᵀ[A, 1] for the unit, 1ᵀΔ for b — a
     # few float64 ulps a step, 1e-15 after these 15 epochs. 1e-12 relative leaves room for
     # that and catches any real difference (a wrong bias rule changes the loss at 1e-2).
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
-        assert unit[key]["values"] == pytest.approx(learned[key]["values"], rel=1e-12), key
-    for key in ("loss", "val_accuracy"):
-        np.testing.assert_allclose(unit["curves"][key], learned["curves"][key], rtol=1e-12)
-    assert circles["unit_vs_learned"] <= 1e-12
+        np.testing.assert_allclose(getattr(unit, key).values, getattr(learned, key).values,
+                                   rtol=1e-12, err_msg=key)
+    np.testing.assert_allclose(unit.curves.loss, learned.curves.loss, rtol=1e-12)
+    np.testing.assert_allclose(unit.curves.val_accuracy, learned.curves.val_accuracy, rtol=1e-12)
+    assert circles.unit_vs_learned <= 1e-12
     # What a reader of the table sees: the printed figures are the same.
-    assert f"{learned['val_loss']['mean']:.4f}" == f"{unit['val_loss']['mean']:.4f}"
+    assert f"{learned.val_loss.mean:.4f}" == f"{unit.val_loss.mean:.4f}"
 
 
 def test_no_offset_is_not_better_on_circles(circles) -> None:
-    learned = row(circles, "learned")["val_accuracy"]
-    assert min(learned["values"]) >= 0.9
+    learned = circles.row("learned").val_accuracy
+    assert min(learned.values) >= 0.9
     for mode in ("none", "frozen-0"):
-        other = row(circles, mode)["val_accuracy"]
-        assert other["mean"] <= learned["mean"] - 0.2, mode
-        assert row(circles, mode)["train_loss"]["mean"] > row(circles, "learned")[
-            "train_loss"]["mean"]
+        other = circles.row(mode).val_accuracy
+        assert other.mean <= learned.mean - 0.2, mode
+        assert circles.row(mode).train_loss.mean > circles.row("learned").train_loss.mean
 
 
 def test_table_fields(circles) -> None:
-    s = circles["settings"]
-    assert s["sizes"] == [2, 8, 2] and s["seeds"] == 2 and s["epochs"] == 15
-    for r in circles["rows"]:
-        assert len(r["curves"]["loss"]) == 2 and len(r["curves"]["loss"][0]) == 15
-        assert r["epochs_to_target"]["seeds"] == 2
-    mem = circles["memory"]
-    assert (mem["bias_count"], mem["weight_count"]) == (8 + 2, 2 * 8 + 8 * 2)
-    assert mem["bias_bytes"] == 4 * 10  # float32
+    s = circles.settings
+    assert s.sizes == (2, 8, 2) and s.seeds == 2 and s.epochs == 15
+    for r in circles.rows:
+        assert r.curves.loss.shape == (2, 15) and r.curves.val_accuracy.shape == (2, 15)
+        assert r.epochs_to_target.seeds == 2
+    mem = circles.memory
+    assert (mem.bias_count, mem.weight_count) == (8 + 2, 2 * 8 + 8 * 2)
+    assert mem.bias_bytes == 4 * 10  # float32
+    assert circles.row("none").mode == "none"
+    with pytest.raises(KeyError):
+        circles.row("frozen-1")  # not run
 
 
 def test_layer_sum_hook_gives_every_bias_the_same_correction(rng) -> None:

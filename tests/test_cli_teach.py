@@ -7,7 +7,8 @@ import json
 import pytest
 
 import deltaprop as dp
-from deltaprop import cli
+from conftest import JSON_BEFORE, assert_same_json
+from deltaprop import bias_study, cli
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -67,6 +68,45 @@ def test_bias_study_cli_json_and_plot(tmp_path, capsys) -> None:
     study = json.loads(out)
     assert [row["mode"] for row in study["rows"]] == ["learned", "none"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name, args", [
+    ("bias-study-plot.json", ["--data", "xor", "--seeds", "2", "--epochs", "3", "--target",
+                              "0.8", "--subset", "200", "--modes", "learned,unit,none"]),
+    ("bias-study.json", ["--data", "circles", "--seeds", "1", "--epochs", "2", "--modes",
+                         "learned,frozen-1"]),
+])
+def test_bias_study_json_format_is_unchanged(tmp_path, capsys, name, args) -> None:
+    """The JSON users' scripts read has the format it had before Study: keys, order, nesting,
+    ``plot`` only with --out-plot, null where no seed reached the target or ``unit`` did not
+    run. Its numbers come from training and are checked by test_bias_study; here only their
+    types (another machine's BLAS may change their last bits)."""
+    plot = ["--out-plot", str(tmp_path / "curves.png")] if "plot" in name else []
+    code, out, _ = run(capsys, "bias-study", *args, *plot, "--json")
+    assert code == 0
+    before = json.loads((JSON_BEFORE / name).read_text())
+    assert_same_json(json.loads(out), before, rtol=None, unchecked={"plot"})
+
+
+def test_bias_study_json_is_the_study(capsys) -> None:
+    """--json prints Study.as_dict() of the same run, number for number (same machine)."""
+    code, out, _ = run(capsys, "bias-study", "--data", "circles", "--seeds", "2", "--epochs",
+                       "2", "--modes", "learned,unit,none", "--json")
+    assert code == 0
+    printed = json.loads(out)
+    study = bias_study.run("circles", seeds=2, epochs=2, modes=("learned", "unit", "none"))
+    expected = json.loads(json.dumps(study.as_dict()))
+    assert_same_json(printed, expected, rtol=0.0, unchecked={"seconds"})
+    for row, result in zip(printed["rows"], study.rows, strict=True):  # JSON = attributes
+        assert row["mode"] == result.mode
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            stats = getattr(result, key)
+            assert row[key] == {"mean": stats.mean, "std": stats.std,
+                                "values": stats.values.tolist()}, key
+        assert row["curves"]["loss"] == result.curves.loss.tolist()
+        # the final validation accuracy is the curve's last epoch
+        assert row["val_accuracy"]["values"] == [c[-1] for c in row["curves"]["val_accuracy"]]
+    assert printed["memory"]["bias_count"] == study.memory.bias_count == 8 + 2
 
 
 def test_bias_study_cli_text(capsys) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from conftest import JSON_BEFORE, assert_same_json
 from deltaprop import cli, datasets, explain
 
 RTOL, ATOL = 1e-12, 1e-14
@@ -100,11 +101,10 @@ def test_json_equals_backprop_and_manual(capsys, bias: str, reduction: str) -> N
 def test_softmax_shortcut_delta_is_a_minus_y() -> None:
     net, X, y = explain.demo_problem((3, 4, 3), activation="tanh", output="softmax",
                                      loss="cross_entropy", m=2, seed=1)
-    result = explain.trace(net, X, y)
-    last = result["layers"][-1]
-    assert result["shortcut"] is True
-    np.testing.assert_allclose(last["delta"], np.subtract(last["a"], result["Y"]), rtol=RTOL,
-                               atol=ATOL)
+    trace = explain.trace(net, X, y)
+    last = trace.layers[-1]
+    assert trace.shortcut is True
+    np.testing.assert_allclose(last.delta, last.a - trace.Y, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown"])
@@ -148,3 +148,45 @@ def test_model_and_data(tmp_path, capsys) -> None:
     assert code == 1 and "features" in err
     code, _, err = run(capsys, "explain", "--model", str(path))
     assert code == 2 and "--data" in err
+
+
+# tests/data/json/README.md: what `deltaprop explain --format json` printed before Trace.
+JSON_FILES = {
+    "explain-default.json": [],
+    "explain-frozen-sum.json": ["--bias", "frozen", "--reduction", "sum"],
+    "explain-unit.json": ["--bias", "unit"],
+    "explain-softmax-ce-none.json": ["--sizes", "3,4,3", "--activation", "tanh", "--output",
+                                     "softmax", "--loss", "cross_entropy", "--bias", "none"],
+    "explain-softmax-mse.json": ["--sizes", "3,4,3", "--activation", "relu", "--output",
+                                 "softmax", "--loss", "mse", "--batch", "4"],
+    "explain-bce-unit.json": ["--sizes", "2,3,1", "--output", "sigmoid", "--loss",
+                              "binary_cross_entropy", "--bias", "unit"],
+    "explain-three-layers.json": ["--sizes", "3,4,4,2", "--activation", "gelu", "--output",
+                                  "identity", "--loss", "mse", "--bias", "unit", "--seed", "2"],
+}
+
+
+@pytest.mark.parametrize("name", JSON_FILES)
+def test_json_format_is_unchanged(capsys, name: str) -> None:
+    """The JSON users' scripts read: keys, order, nesting, optional keys (``unit`` for a bias
+    unit, ``dC_da`` on the output layer) and null where there is no b or σ' — and the
+    numbers, to RTOL/ATOL (the files may come from another machine's BLAS)."""
+    code, out, _ = run(capsys, "explain", *JSON_FILES[name], "--format", "json")
+    assert code == 0
+    before = json.loads((JSON_BEFORE / name).read_text())
+    assert_same_json(json.loads(out), before, rtol=RTOL, atol=ATOL)
+
+
+def test_trace_is_a_read_only_snapshot() -> None:
+    """A Trace holds its own arrays: the network is untouched and nothing can be written."""
+    net, X, Y = explain.demo_problem(bias="unit", m=2, seed=3)
+    W = [layer.W.copy() for layer in net.layers]
+    trace = explain.trace(net, X, Y)
+    for layer, W_before in zip(net.layers, W, strict=True):
+        np.testing.assert_array_equal(layer.W, W_before)
+    last = trace.layers[-1]
+    for array in (trace.X, last.z, last.delta, last.W_new, last.unit.new_weights):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 1.0
+    assert last.l == len(trace.layers) and last.dC_da.shape == last.a.shape == (2, 2)
+    assert trace.layers[0].dC_da is None and trace.layers[0].b is None

@@ -12,21 +12,25 @@ trained with the bias
   ``gradient_hook``. It is a teaching variant and lives only here: training elsewhere never
   uses it.
 
-:func:`run` returns plain data: per mode the final train/validation loss and accuracy (mean
-and standard deviation over seeds), the epochs needed to reach a target validation accuracy,
-the learning curves, plus the memory biases take next to weights. Seeds vary the network's
-initial weights and shuffling; the data and its split stay fixed (data seed 0).
+:func:`run` returns a :class:`Study`: per mode (:class:`ModeResult`) the final train/validation
+loss and accuracy over seeds (:class:`Stats`: mean, standard deviation, per-seed values), the
+epochs needed to reach a target validation accuracy, the learning curves, plus the memory
+biases take next to weights. ``Study.as_dict()`` is what ``deltaprop bias-study --json``
+prints. Seeds vary the network's initial weights and shuffling; the data and its split stay
+fixed (data seed 0).
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from deltaprop import datasets, figures, gradcheck, optim
 from deltaprop._validation import check_int, check_positive
@@ -87,9 +91,233 @@ def layer_sum_hook(grads: Gradients, m: int) -> None:
             db[...] = w
 
 
-def _stats(values: Sequence[float]) -> dict[str, float]:
-    a = np.asarray(values, dtype=np.float64)
-    return {"mean": float(a.mean()), "std": float(a.std()), "values": a.tolist()}
+def _frozen(values: Any) -> NDArray[np.float64]:
+    """A read-only float64 copy: a result is a snapshot."""
+    out = np.array(values, dtype=np.float64)
+    out.setflags(write=False)
+    return out
+
+
+def _json(value: Any) -> Any:
+    """A result as JSON-friendly data: a dataclass as a dict of its fields in their order,
+    arrays and tuples as lists."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, list)):
+        return [_json(v) for v in value]
+    return value
+
+
+class _Result:
+    """The result types: ``as_dict()`` gives the fields as the command's JSON, in order (the
+    attribute names are the JSON keys)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields as JSON-friendly data: nested results as dicts, arrays as lists."""
+        out: dict[str, Any] = _json(self)
+        return out
+
+
+# The result types are frozen snapshots. Those holding arrays set eq=False: a field-wise ==
+# on arrays has no single truth value; compare them through as_dict().
+@dataclass(frozen=True, eq=False)
+class Stats(_Result):
+    """One final figure over the seeds.
+
+    Attributes
+    ----------
+    mean, std : float
+        Over the seeds (std with ddof 0, NumPy's default).
+    values : ndarray of shape (seeds,)
+        One value per seed, seed 0 first.
+    """
+
+    mean: float
+    std: float
+    values: NDArray[np.float64]
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stats:
+        a = _frozen(values)
+        return cls(mean=float(a.mean()), std=float(a.std()), values=a)
+
+
+@dataclass(frozen=True)
+class EpochsToTarget(_Result):
+    """When each seed's validation accuracy first reached the study's target.
+
+    Attributes
+    ----------
+    mean : float or None
+        Mean epoch over the seeds that reached it; None if none did.
+    reached : int
+        Seeds that reached it.
+    seeds : int
+        Seeds run.
+    values : tuple of (int or None)
+        Per seed, the 1-based epoch, or None if never reached.
+    """
+
+    mean: float | None
+    reached: int
+    seeds: int
+    values: tuple[int | None, ...]
+
+    @classmethod
+    def of(cls, values: Sequence[int | None]) -> EpochsToTarget:
+        reached = [e for e in values if e is not None]
+        return cls(mean=float(np.mean(reached)) if reached else None, reached=len(reached),
+                   seeds=len(values), values=tuple(values))
+
+
+@dataclass(frozen=True, eq=False)
+class Curves(_Result):
+    """Learning curves of one mode, one row per seed, one column per epoch.
+
+    Attributes
+    ----------
+    loss : ndarray of shape (seeds, epochs)
+        Training loss (cross-entropy) of each epoch: the mean over its mini-batches, as
+        ``fit``'s history records it.
+    val_accuracy : ndarray of shape (seeds, epochs)
+        Validation accuracy after each epoch.
+    """
+
+    loss: NDArray[np.float64]
+    val_accuracy: NDArray[np.float64]
+
+
+@dataclass(frozen=True, eq=False)
+class ModeResult(_Result):
+    """One bias mode of the study, over every seed.
+
+    Attributes
+    ----------
+    mode : str
+        A name from :data:`MODES`.
+    train_loss, train_accuracy : Stats
+        On the training samples, after the last epoch.
+    val_loss, val_accuracy : Stats
+        On the validation samples, after the last epoch.
+    epochs_to_target : EpochsToTarget
+    curves : Curves
+    """
+
+    mode: str
+    train_loss: Stats
+    train_accuracy: Stats
+    val_loss: Stats
+    val_accuracy: Stats
+    epochs_to_target: EpochsToTarget
+    curves: Curves
+
+
+@dataclass(frozen=True)
+class Settings(_Result):
+    """What every mode of the study was trained with.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        [n_0, n_1, …, n_L] of every network.
+    activation : str
+        Hidden activation (the output is softmax with cross-entropy).
+    optimizer : str
+        As people read it, e.g. ``"sgd (momentum 0.9)"``.
+    lr : float
+    batch_size, epochs, seeds : int
+    target : float
+        The validation accuracy whose first epoch is reported.
+    dtype : str
+    n_train, n_val : int
+        Training and validation samples.
+    subset_note : str
+        Says which training subset was used; "" when all of it was.
+    """
+
+    sizes: tuple[int, ...]
+    activation: str
+    optimizer: str
+    lr: float
+    batch_size: int
+    epochs: int
+    seeds: int
+    target: float
+    dtype: str
+    n_train: int
+    n_val: int
+    subset_note: str
+
+
+@dataclass(frozen=True)
+class Memory(_Result):
+    """How many values (and bytes) the biases take next to the weights.
+
+    Attributes
+    ----------
+    dtype : str
+    bias_count, weight_count : int
+        Σ_l n_l biases and Σ_l n_l n_{l−1} weights.
+    bias_bytes, weight_bytes : int
+    bias_fraction : float
+        bias_count / (bias_count + weight_count).
+    """
+
+    dtype: str
+    bias_count: int
+    weight_count: int
+    bias_bytes: int
+    weight_bytes: int
+    bias_fraction: float
+
+
+@dataclass(frozen=True, eq=False)
+class Study(_Result):
+    """The whole study: its settings, one :class:`ModeResult` per mode, and what it cost.
+
+    Attributes
+    ----------
+    data : str
+        The data set's name.
+    settings : Settings
+    rows : tuple of ModeResult
+        One per mode, in the order the modes were given (the printed table's rows).
+    memory : Memory
+        Of the study's sizes, in float32.
+    unit_vs_learned : float or None
+        Largest difference between any final parameter of ``learned`` and ``unit`` for
+        seed 0 (the bias unit's column read as b); None unless both modes ran.
+    seconds : float
+        Wall-clock time of :func:`run`.
+    plot : str or None
+        Where the learning curves were written, set by the caller that wrote them
+        (``dataclasses.replace(study, plot=path)`` after :func:`plot_curves`); else None.
+    """
+
+    data: str
+    settings: Settings
+    rows: tuple[ModeResult, ...]
+    memory: Memory
+    unit_vs_learned: float | None
+    seconds: float
+    plot: str | None = None
+
+    def row(self, mode: str) -> ModeResult:
+        """The result of ``mode``; KeyError if it was not run."""
+        for result in self.rows:
+            if result.mode == mode:
+                return result
+        raise KeyError(mode)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every number as JSON-friendly data: what ``deltaprop bias-study --json`` prints
+        (``plot`` only when set)."""
+        out = super().as_dict()
+        if self.plot is None:
+            del out["plot"]
+        return out
 
 
 def prepare(
@@ -120,19 +348,19 @@ def prepare(
     return data, X_tr, y_tr, X_val, y_val, note
 
 
-def memory(sizes: Sequence[int], dtype: str = "float32") -> dict[str, Any]:
+def memory(sizes: Sequence[int], dtype: str = "float32") -> Memory:
     """How many values (and bytes) the biases take next to the weights, for ``sizes``."""
     itemsize = np.dtype(dtype).itemsize
     bias = sum(sizes[1:])
     weight = sum(a * b for a, b in itertools.pairwise(sizes))
-    return {
-        "dtype": dtype,
-        "bias_count": bias,
-        "weight_count": weight,
-        "bias_bytes": bias * itemsize,
-        "weight_bytes": weight * itemsize,
-        "bias_fraction": bias / (bias + weight),
-    }
+    return Memory(
+        dtype=dtype,
+        bias_count=bias,
+        weight_count=weight,
+        bias_bytes=bias * itemsize,
+        weight_bytes=weight * itemsize,
+        bias_fraction=bias / (bias + weight),
+    )
 
 
 def _epochs_to(curve: Sequence[float], target: float) -> int | None:
@@ -170,7 +398,7 @@ def run(
     data_dir: str | None = None,
     dtype: str = "float64",
     progress: Callable[[str, int], None] | None = None,
-) -> dict[str, Any]:
+) -> Study:
     """Train the same architecture with every bias mode for ``seeds`` seeds.
 
     Parameters
@@ -189,13 +417,12 @@ def run(
 
     Returns
     -------
-    dict
-        ``data``, ``settings``, ``rows`` (one per mode: ``mode``, ``train_loss``,
-        ``train_accuracy``, ``val_loss``, ``val_accuracy`` as {mean, std, values},
-        ``epochs_to_target`` {mean, reached, seeds}, ``curves`` {loss, val_accuracy: one
-        list per seed}), ``memory`` and ``unit_vs_learned`` (largest difference between
-        the final parameters of ``learned`` and ``unit`` for seed 0, or None).
+    Study
+        Per mode, final losses and accuracies (mean ± std over seeds), epochs to ``target``
+        and learning curves; the settings, memory of biases vs weights, and how far
+        ``unit`` ended from ``learned``. ``run(...).as_dict()`` is the command's JSON.
     """
+    started = time.perf_counter()
     p = preset(name)
     seeds = check_int("seeds", seeds)
     epochs = check_int("epochs", p.epochs if epochs is None else epochs)
@@ -216,72 +443,53 @@ def run(
     finals: dict[str, np.ndarray] = {}
     for mode in modes:
         bias, bias_init, mistaken = MODES[mode]
-        per_seed: dict[str, list[Any]] = {k: [] for k in (
-            "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epochs", "loss_curve",
-            "val_curve")}
+        train, histories = [], []  # per seed: final training figures, fit's history
         for seed in range(seeds):
             if progress is not None:
                 progress(mode, seed)
             net = Network(sizes, activation=activation, output="softmax",
                           loss="cross_entropy", bias=bias, bias_init=bias_init, dtype=dtype,
                           seed=seed)
-            history = fit(net, X_tr, y_tr, epochs=epochs, batch_size=batch_size,
-                          optimizer=optim.SGD(lr=lr, momentum=0.9),
-                          validation_data=(X_val, y_val), verbose=0,
-                          gradient_hook=layer_sum_hook if mistaken else None)
-            train = net.evaluate(X_tr, y_tr)
-            per_seed["train_loss"].append(train["loss"])
-            per_seed["train_accuracy"].append(train["accuracy"])
-            per_seed["val_loss"].append(history.val_loss[-1])
-            per_seed["val_accuracy"].append(history.val_accuracy[-1])
-            per_seed["epochs"].append(_epochs_to(history.val_accuracy, target))
-            per_seed["loss_curve"].append(list(history.loss))
-            per_seed["val_curve"].append(list(history.val_accuracy))
+            histories.append(fit(net, X_tr, y_tr, epochs=epochs, batch_size=batch_size,
+                                 optimizer=optim.SGD(lr=lr, momentum=0.9),
+                                 validation_data=(X_val, y_val), verbose=0,
+                                 gradient_hook=layer_sum_hook if mistaken else None))
+            train.append(net.evaluate(X_tr, y_tr))
             if seed == 0:
                 finals[mode] = _flat_parameters(net)
-        reached = [e for e in per_seed["epochs"] if e is not None]
-        rows.append({
-            "mode": mode,
-            "train_loss": _stats(per_seed["train_loss"]),
-            "train_accuracy": _stats(per_seed["train_accuracy"]),
-            "val_loss": _stats(per_seed["val_loss"]),
-            "val_accuracy": _stats(per_seed["val_accuracy"]),
-            "epochs_to_target": {
-                "mean": float(np.mean(reached)) if reached else None,
-                "reached": len(reached),
-                "seeds": seeds,
-                "values": per_seed["epochs"],
-            },
-            "curves": {"loss": per_seed["loss_curve"], "val_accuracy": per_seed["val_curve"]},
-        })
+        rows.append(ModeResult(
+            mode=mode,
+            train_loss=Stats.of([t["loss"] for t in train]),
+            train_accuracy=Stats.of([t["accuracy"] for t in train]),
+            val_loss=Stats.of([h.val_loss[-1] for h in histories]),
+            val_accuracy=Stats.of([h.val_accuracy[-1] for h in histories]),
+            epochs_to_target=EpochsToTarget.of(
+                [_epochs_to(h.val_accuracy, target) for h in histories]),
+            curves=Curves(loss=_frozen([h.loss for h in histories]),
+                          val_accuracy=_frozen([h.val_accuracy for h in histories])),
+        ))
     same = None
     if "learned" in finals and "unit" in finals:
         same = float(np.max(np.abs(finals["learned"] - finals["unit"])))
-    return {
-        "data": data.name,
-        "settings": {
-            "sizes": sizes, "activation": activation, "optimizer": "sgd (momentum 0.9)",
-            "lr": lr, "batch_size": batch_size, "epochs": epochs, "seeds": seeds,
-            "target": target, "dtype": dtype, "n_train": len(X_tr),
-            "n_val": len(X_val), "subset_note": note,
-        },
-        "rows": rows,
-        "memory": memory(sizes),
-        "unit_vs_learned": same,
-    }
+    settings = Settings(
+        sizes=tuple(sizes), activation=activation, optimizer="sgd (momentum 0.9)", lr=lr,
+        batch_size=batch_size, epochs=epochs, seeds=seeds, target=target, dtype=dtype,
+        n_train=len(X_tr), n_val=len(X_val), subset_note=note,
+    )
+    return Study(data=data.name, settings=settings, rows=tuple(rows), memory=memory(sizes),
+                 unit_vs_learned=same, seconds=time.perf_counter() - started)
 
 
-def plot_curves(study: dict[str, Any], path: str | Path) -> None:
+def plot_curves(study: Study, path: str | Path) -> None:
     """Training loss and validation accuracy per epoch, one line per mode (mean ± std band)."""
     fig = figures.figure((11, 4))
     axes = fig.subplots(1, 2)
     styles = {"unit": "--"}  # unit lies exactly on learned: dashed so both show
-    for row in study["rows"]:
-        for ax, key in zip(axes, ("loss", "val_accuracy"), strict=True):
-            curves = np.asarray(row["curves"][key], dtype=np.float64)
+    for row in study.rows:
+        for ax, curves in zip(axes, (row.curves.loss, row.curves.val_accuracy), strict=True):
             mean, std = curves.mean(axis=0), curves.std(axis=0)
             epochs = np.arange(1, curves.shape[1] + 1)
-            (line,) = ax.plot(epochs, mean, styles.get(row["mode"], "-"), label=row["mode"])
+            (line,) = ax.plot(epochs, mean, styles.get(row.mode, "-"), label=row.mode)
             ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
     axes[0].set_ylabel("training loss (cross-entropy)")
     axes[0].set_yscale("log")
@@ -290,7 +498,7 @@ def plot_curves(study: dict[str, Any], path: str | Path) -> None:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[1].legend(title="bias", loc="lower right")
-    s = study["settings"]
-    fig.suptitle(f"{study['data']}: sizes {s['sizes']}, {s['seeds']} seeds (mean ± std)")
+    s = study.settings
+    fig.suptitle(f"{study.data}: sizes {list(s.sizes)}, {s.seeds} seeds (mean ± std)")
     fig.tight_layout()
     figures.save(fig, path)

@@ -325,16 +325,16 @@ def explain(**opts: Any) -> None:
     from deltaprop import report
 
     net, X, Y = _teach_problem(opts)
-    result = explain_module.trace(net, X, Y, lr=opts["lr"], reduction=opts["reduction"],
-                                  force=opts["force"])
+    trace = explain_module.trace(net, X, Y, lr=opts["lr"], reduction=opts["reduction"],
+                                 force=opts["force"])
     if opts["fmt"] == "json":
-        click.echo(report.explain_json(result))
+        click.echo(report.explain_json(trace))
     elif opts["fmt"] == "markdown":
-        click.echo(report.explain_markdown(result), nl=False)
+        click.echo(report.explain_markdown(trace), nl=False)
     else:
         from rich.console import Console
 
-        report.explain_text(result, Console(highlight=False))
+        report.explain_text(trace, Console(highlight=False))
 
 
 @cli.command()
@@ -417,14 +417,13 @@ def bias_study(**opts: Any) -> None:
       deltaprop bias-study --data digits --seeds 5 --json
       deltaprop bias-study --data fashion-mnist --epochs 5 --modes learned,none
     """
-    import time
+    import dataclasses
 
     from deltaprop import bias_study as study_module
     from deltaprop import report
 
     hidden = _hidden(None, None, opts["hidden"]) if opts["hidden"] is not None else None  # type: ignore[arg-type]
     modes = [m.strip() for m in opts["modes"].split(",") if m.strip()]
-    started = time.perf_counter()
     progress = None
     if sys.stderr.isatty() and not opts["as_json"]:
         from rich.console import Console
@@ -443,12 +442,11 @@ def bias_study(**opts: Any) -> None:
     finally:
         if progress is not None:
             status.stop()
-    study["seconds"] = time.perf_counter() - started
     if opts["out_plot"]:
         study_module.plot_curves(study, opts["out_plot"])
-        study["plot"] = opts["out_plot"]
+        study = dataclasses.replace(study, plot=opts["out_plot"])
     if opts["as_json"]:
-        click.echo(json.dumps(study))
+        click.echo(json.dumps(study.as_dict()))
     elif opts["fmt"] == "markdown":
         click.echo(report.bias_study_markdown(study), nl=False)
     else:

@@ -2,8 +2,8 @@
 
 :func:`trace` runs one forward pass, one backward pass (:meth:`Network.backprop`) and one
 plain SGD step (:class:`deltaprop.optim.SGD`, momentum 0: eqs. (11) and (15)) on a float64
-copy of a network, and returns every intermediate quantity as a JSON-friendly dict, layer
-by layer, tagged with seed 000's equation numbers:
+copy of a network, and returns every intermediate quantity as a :class:`Trace`, layer by
+layer (:class:`LayerTrace`), tagged with seed 000's equation numbers:
 
     (2)  z^l = W^l a^{l−1} + b^l,  a^l = σ(z^l)
     (9)  δ^L = ∂C/∂a^L ⊙ σ'(z^L)         (or δ^L = a − y for a canonical output/loss pair)
@@ -11,27 +11,38 @@ by layer, tagged with seed 000's equation numbers:
     (10) ∂C/∂w_kj^l = δ_k^l a_j^{l−1}     (14) ∂C/∂b_k^l = δ_k^l
     (11) w_kj^l ← w_kj^l − α ∂C/∂w_kj^l  (15) b_k^l ← b_k^l − α ∂C/∂b_k^l
 
+z and a are the forward pass that :meth:`Network.backprop` ran (``Gradients.Z``/``A``): the
+one forward pass of training and inference, not a second one written for display.
+
 Per-sample δ rows come first, then their batch sum and mean (seed 002: a batch gradient sums
 or averages over *samples*, never over a layer's neurons). A ``frozen`` bias's gradient is
-reported with ``"applied": False``; a ``unit`` layer's bias unit (constant activation 1) and
-its weights — W's last column — are reported under ``"unit"``.
+reported with ``bias_applied=False``; a ``unit`` layer's bias unit (constant activation 1)
+and its weights — W's last column — are reported as :class:`BiasUnitTrace`.
 
-Layers in the result are numbered as in the seeds (``"l"``: 1 … L); matrices are nested
-lists with one row per sample (or per neuron, for W). Sizes are limited (:data:`MAX_NEURONS`,
-:data:`MAX_SAMPLES`) so the output stays readable; ``force=True`` lifts the limit.
+Layers are numbered as in the seeds (``LayerTrace.l``: 1 … L). Matrices are read-only
+float64 NumPy arrays, one row per sample (or per neuron, for W): a trace is a snapshot that
+Python code (a notebook, the playground's step view) can compute with, and
+:meth:`Trace.as_dict` gives the nested lists that ``deltaprop explain --format json`` prints.
+Sizes are limited (:data:`MAX_NEURONS`, :data:`MAX_SAMPLES`) so the output stays readable;
+``force=True`` lifts the limit.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from deltaprop import optim
 from deltaprop._validation import check_int, check_positive
 from deltaprop.errors import ConfigError
 from deltaprop.network import Network
+
+Array = NDArray[np.float64]
 
 #: Largest layer (inputs included) and batch that :func:`trace` prints without ``force``.
 MAX_NEURONS = 8
@@ -112,8 +123,215 @@ def demo_problem(
     return net, X, np.eye(net.n_outputs)[labels]
 
 
-def _list(a: np.ndarray | None) -> Any:
-    return None if a is None else np.asarray(a, dtype=np.float64).tolist()
+
+def _frozen(a: Any) -> Array:
+    """A read-only float64 copy: a trace is a snapshot, never a view of a buffer."""
+    out = np.array(a, dtype=np.float64)
+    out.setflags(write=False)
+    return out
+
+
+def _frozen_or_none(a: Any) -> Array | None:
+    return None if a is None else _frozen(a)
+
+
+def _list(a: Array | None) -> Any:
+    """An array as nested lists of Python floats (None stays None): the JSON form."""
+    return None if a is None else a.tolist()
+
+
+# The trace types are frozen snapshots. eq=False: a field-wise == on arrays has no single
+# truth value; compare traces through as_dict() or numpy.testing.
+@dataclass(frozen=True, eq=False)
+class BiasUnitTrace:
+    """A ``unit`` layer's bias unit: constant activation 1 feeding the layer through the last
+    column of its W, which plays b's part (DESIGN.md §2).
+
+    Attributes
+    ----------
+    activation : float
+        The unit's activation, always 1.0.
+    weights : ndarray of shape (n_l,)
+        w_k, W's last column, before the step.
+    gradient : ndarray of shape (n_l,)
+        ∂C/∂w_k = r Σ_samples δ_k · 1: eq. (10) with a_j = 1, which is eq. (14).
+    new_weights : ndarray of shape (n_l,)
+        After the step: eq. (11) on this column, which is eq. (15).
+    """
+
+    activation: float
+    weights: Array
+    gradient: Array
+    new_weights: Array
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly: the same keys, arrays as nested lists."""
+        return {
+            "activation": self.activation,
+            "weights": _list(self.weights),
+            "gradient": _list(self.gradient),
+            "new_weights": _list(self.new_weights),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class LayerTrace:
+    """Every number of one layer l in the traced step.
+
+    Attribute names are the keys of ``deltaprop explain --format json``. Arrays are float64
+    and read-only; rows are samples (m of them), or neurons k for W and its gradient.
+
+    Attributes
+    ----------
+    l : int
+        The layer, numbered 1 … L as in the seeds.
+    activation : str
+        σ's name.
+    W : ndarray of shape (n_l, n_{l−1})
+        w_kj before the step, without a bias unit's column (that is in ``unit``).
+    b : ndarray of shape (n_l,) or None
+        b_k before the step; None for bias ``none`` and ``unit``.
+    a_prev : ndarray of shape (m, n_{l−1})
+        a^{l−1}, the layer's input (x for l = 1).
+    z : ndarray of shape (m, n_l)
+        (2) z^l = W^l a^{l−1} + b^l.
+    a : ndarray of shape (m, n_l)
+        (2) a^l = σ(z^l).
+    sigma_prime : ndarray of shape (m, n_l) or None
+        σ'(z^l); None for softmax, whose derivative is a Jacobian, not elementwise.
+    delta : ndarray of shape (m, n_l)
+        Per-sample error signals δ^l, by ``delta_equation``.
+    delta_equation : {"(9)", "(8)"}
+        (9) for the output layer, (8) for the others.
+    delta_sum, delta_mean : ndarray of shape (n_l,)
+        δ^l summed and averaged over the batch's samples (seed 002).
+    dW : ndarray of shape (n_l, n_{l−1})
+        (10) ∂C/∂w_kj = r Σ_samples δ_k a_j, without a bias unit's column.
+    db : ndarray of shape (n_l,) or None
+        (14) ∂C/∂b_k = r Σ_samples δ_k; None where the layer has no b.
+    bias_mode : {"learned", "frozen", "none", "unit"}
+    bias_applied : bool
+        Whether the step moves the bias (learned, unit); a frozen bias's ``db`` is reported
+        but not applied.
+    unit : BiasUnitTrace or None
+        The bias unit of a ``unit`` layer, else None.
+    dC_da : ndarray of shape (m, n_L) or None
+        ∂C/∂a^L per sample (the general path of eq. (9)); output layer only, else None.
+    W_new : ndarray of shape (n_l, n_{l−1})
+        (11) w_kj − α ∂C/∂w_kj.
+    b_new : ndarray of shape (n_l,) or None
+        (15) b_k − α ∂C/∂b_k; equal to ``b`` when frozen.
+    """
+
+    l: int
+    activation: str
+    W: Array
+    b: Array | None
+    a_prev: Array
+    z: Array
+    a: Array
+    sigma_prime: Array | None
+    delta: Array
+    delta_equation: str
+    delta_sum: Array
+    delta_mean: Array
+    dW: Array
+    db: Array | None
+    bias_mode: str
+    bias_applied: bool
+    unit: BiasUnitTrace | None
+    dC_da: Array | None
+    W_new: Array
+    b_new: Array | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: ``bias`` as {mode, applied}; ``unit`` and ``dC_da`` only where set."""
+        out: dict[str, Any] = {
+            "l": self.l,
+            "activation": self.activation,
+            "W": _list(self.W),
+            "b": _list(self.b),
+            "a_prev": _list(self.a_prev),
+            "z": _list(self.z),
+            "a": _list(self.a),
+            "sigma_prime": _list(self.sigma_prime),
+            "delta": _list(self.delta),
+            "delta_equation": self.delta_equation,
+            "delta_sum": _list(self.delta_sum),
+            "delta_mean": _list(self.delta_mean),
+            "dW": _list(self.dW),
+            "db": _list(self.db),
+            "bias": {"mode": self.bias_mode, "applied": self.bias_applied},
+        }
+        if self.unit is not None:
+            out["unit"] = self.unit.as_dict()
+        if self.dC_da is not None:
+            out["dC_da"] = _list(self.dC_da)
+        out["W_new"] = _list(self.W_new)
+        out["b_new"] = _list(self.b_new)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """One forward pass, backward pass and SGD step on one batch, every number recorded.
+
+    Attribute names are the keys of ``deltaprop explain --format json``, which is
+    :meth:`as_dict`. Arrays are float64 NumPy arrays, read-only: shapes say what they are
+    and NumPy does arithmetic on them; :meth:`as_dict` turns them into nested lists.
+
+    Attributes
+    ----------
+    config : dict
+        :meth:`Network.config` of the traced network (float64).
+    lr : float
+        α of eqs. (11) and (15).
+    reduction : {"mean", "sum"}
+    r : float
+        1/m for the mean, 1 for the sum over samples.
+    m : int
+        Samples in the batch.
+    X : ndarray of shape (m, n_0)
+        The inputs a^0 = x.
+    Y : ndarray of shape (m, n_L)
+        The targets as rows (class indices one-hot).
+    loss : float
+        The batch loss C before the step.
+    loss_after : float
+        C on the same batch after the step.
+    shortcut : bool
+        Whether δ^L = a − y (a canonical output/loss pair) was used for eq. (9).
+    layers : tuple of LayerTrace
+        Layers l = 1 … L (``layers[i].l == i + 1``).
+    """
+
+    config: dict[str, Any]
+    lr: float
+    reduction: str
+    r: float
+    m: int
+    X: Array
+    Y: Array
+    loss: float
+    loss_after: float
+    shortcut: bool
+    layers: tuple[LayerTrace, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every number as JSON-friendly data: what ``deltaprop explain --format json`` prints."""
+        return {
+            "config": copy.deepcopy(self.config),
+            "lr": self.lr,
+            "reduction": self.reduction,
+            "r": self.r,
+            "m": self.m,
+            "X": _list(self.X),
+            "Y": _list(self.Y),
+            "loss": self.loss,
+            "loss_after": self.loss_after,
+            "shortcut": self.shortcut,
+            "layers": [layer.as_dict() for layer in self.layers],
+        }
 
 
 def trace(
@@ -124,7 +342,7 @@ def trace(
     lr: float = 0.5,
     reduction: str = "mean",
     force: bool = False,
-) -> dict[str, Any]:
+) -> Trace:
     """One forward pass, backward pass and SGD step, every number recorded.
 
     Parameters
@@ -142,17 +360,14 @@ def trace(
 
     Returns
     -------
-    dict
-        ``config``, ``lr``, ``reduction``, ``r``, ``m``, ``X``, ``Y`` (targets as rows),
-        ``loss``, ``loss_after`` (same batch, after the step), ``shortcut`` (δ^L = a − y
-        used) and ``layers``: per layer l, ``W``, ``b``, ``a_prev``, ``z``, ``a``,
-        ``sigma_prime`` (None for softmax), ``dC_da`` (output layer, general path),
-        ``delta`` (per-sample rows), ``delta_sum``, ``delta_mean``, ``dW``, ``db``,
-        ``W_new``, ``b_new``, ``bias`` {mode, applied}, and ``unit`` for a bias unit.
+    Trace
+        The step, layer by layer; ``trace(...).as_dict()`` is the explain command's JSON.
 
     Notes
     -----
-    Equations (2), (8)–(11), (14), (15); batched forms in the module docstring.
+    Equations (2), (8)–(11), (14), (15); batched forms in the module docstring. z and a are
+    the forward pass :meth:`Network.backprop` ran (``Gradients.Z``, ``Gradients.A``), so the
+    numbers shown are the ones δ was computed from.
     """
     lr = check_positive("lr", lr)
     net64 = net.copy("float64")
@@ -162,71 +377,63 @@ def trace(
     Y = net64.targets(Y, m)
 
     grads = net64.backprop(X, Y, reduction)
-    r = 1.0 / m if reduction == "mean" else 1.0
+    stepped = net64.copy()
+    optim.SGD(lr=lr).step(stepped, grads)  # (11) and (15); frozen biases have no slot
     A_prev = X
-    layers: list[dict[str, Any]] = []
     L = len(net64.layers)
-    for i, layer in enumerate(net64.layers):
-        Z = A_prev @ layer.W_in.T  # (2), recomputed here only to be shown
-        if layer.has_unit:
-            Z = Z + layer.W[:, -1]
-        elif layer.b is not None:
-            Z = Z + layer.b
-        A = layer.activation(Z)
-        sigma_prime = None
+    layers = []
+    for i, (layer, new) in enumerate(zip(net64.layers, stepped.layers, strict=True)):
+        Z, A = grads.Z[i], grads.A[i]  # (2): the forward pass backprop ran
+        sigma_prime = dC_da = None
         if layer.activation.elementwise:
             sigma_prime = layer.activation.prime(Z, A, np.empty_like(Z))
-        delta = np.array(grads.delta[i])
-        entry: dict[str, Any] = {
-            "l": i + 1,
-            "activation": layer.activation.name,
-            "W": _list(layer.W_in),
-            "b": _list(layer.b),
-            "a_prev": _list(A_prev),
-            "z": _list(Z),
-            "a": _list(A),
-            "sigma_prime": _list(sigma_prime),
-            "delta": _list(delta),
-            "delta_equation": "(9)" if i == L - 1 else "(8)",
-            "delta_sum": _list(delta.sum(axis=0)),
-            "delta_mean": _list(delta.mean(axis=0)),
-            "dW": _list(grads.dW[i][:, : layer.n_in]),
-            "db": _list(grads.db[i]),
-            "bias": {"mode": layer.bias, "applied": layer.bias in ("learned", "unit")},
-        }
-        if layer.has_unit:
-            entry["unit"] = {
-                "activation": 1.0,
-                "weights": _list(layer.W[:, -1]),
-                "gradient": _list(grads.dW[i][:, -1]),
-            }
         if i == L - 1:
-            dC_da = np.empty_like(A)
-            net64.loss.gradient(A, Y, out=dC_da)
-            entry["dC_da"] = _list(dC_da)
-        layers.append(entry)
-        A_prev = A
-
-    optim.SGD(lr=lr).step(net64, grads)  # (11) and (15); frozen biases have no slot
-    for entry, layer in zip(layers, net64.layers, strict=True):
-        entry["W_new"] = _list(layer.W_in)
-        entry["b_new"] = _list(layer.b)
+            dC_da = net64.loss.gradient(A, Y, out=np.empty_like(A))
+        delta = grads.delta[i]
+        unit = None
         if layer.has_unit:
-            entry["unit"]["new_weights"] = _list(layer.W[:, -1])
-    loss_after = net64.backprop(X, Y, reduction).loss
-    return {
-        "config": net64.config(),
-        "lr": lr,
-        "reduction": reduction,
-        "r": r,
-        "m": m,
-        "X": _list(X),
-        "Y": _list(Y),
-        "loss": grads.loss,
-        "loss_after": loss_after,
-        "shortcut": net64.uses_shortcut,
-        "layers": layers,
-    }
+            unit = BiasUnitTrace(
+                activation=1.0,
+                weights=_frozen(layer.W[:, -1]),
+                gradient=_frozen(grads.dW[i][:, -1]),
+                new_weights=_frozen(new.W[:, -1]),
+            )
+        layers.append(LayerTrace(
+            l=i + 1,
+            activation=layer.activation.name,
+            W=_frozen(layer.W_in),
+            b=_frozen_or_none(layer.b),
+            a_prev=_frozen(A_prev),
+            z=_frozen(Z),
+            a=_frozen(A),
+            sigma_prime=_frozen_or_none(sigma_prime),
+            delta=_frozen(delta),
+            delta_equation="(9)" if i == L - 1 else "(8)",
+            delta_sum=_frozen(delta.sum(axis=0)),
+            delta_mean=_frozen(delta.mean(axis=0)),
+            dW=_frozen(grads.dW[i][:, : layer.n_in]),
+            db=_frozen_or_none(grads.db[i]),
+            bias_mode=layer.bias,
+            bias_applied=layer.bias in ("learned", "unit"),
+            unit=unit,
+            dC_da=_frozen_or_none(dC_da),
+            W_new=_frozen(new.W_in),
+            b_new=_frozen_or_none(new.b),
+        ))
+        A_prev = A
+    return Trace(
+        config=net64.config(),
+        lr=lr,
+        reduction=reduction,
+        r=1.0 / m if reduction == "mean" else 1.0,
+        m=m,
+        X=_frozen(X),
+        Y=_frozen(Y),
+        loss=float(grads.loss),
+        loss_after=float(stepped.backprop(X, Y, reduction).loss),
+        shortcut=net64.uses_shortcut,
+        layers=tuple(layers),
+    )
 
 
 def model_problem(

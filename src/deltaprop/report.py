@@ -12,7 +12,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: rendering needs neither module's imports
+    from deltaprop.bias_study import ModeResult, Stats, Study
+    from deltaprop.explain import Trace
 
 Block = tuple[Any, ...]  # ("heading", text) | ("note", text) | ("matrix", title, rows, cols, M)
 
@@ -37,89 +41,81 @@ def _cols(n: int, letter: str = "k") -> list[str]:
     return [f"{letter}={k + 1}" for k in range(n)]
 
 
-def explain_blocks(result: dict[str, Any]) -> Iterator[Block]:
-    """The explain result as an ordered list of headings, notes and labelled matrices."""
-    layers = result["layers"]
+def explain_blocks(trace: Trace) -> Iterator[Block]:
+    """The explain trace as an ordered list of headings, notes and labelled matrices."""
+    layers = trace.layers
     L = len(layers)
-    m = result["m"]
+    m = trace.m
     rows = _samples(m)
-    cfg = result["config"]
+    cfg = trace.config
     yield ("heading", "Setup")
     yield ("note", f"network {cfg['sizes']}, loss {cfg['loss']}, batch of m = {m}, "
-                   f"α = {result['lr']:g}, reduction {result['reduction']} (r = {result['r']:g})")
+                   f"α = {trace.lr:g}, reduction {trace.reduction} (r = {trace.r:g})")
     yield ("note", "Layers are numbered l = 1 … L as in seed 000; a^0 = x. Rows are samples.")
-    yield ("matrix", "a^0 = x (inputs)", rows, _cols(len(result["X"][0]), "j"), result["X"])
-    yield ("matrix", "y (targets)", rows, _cols(len(result["Y"][0])), result["Y"])
+    yield ("matrix", "a^0 = x (inputs)", rows, _cols(trace.X.shape[1], "j"), trace.X)
+    yield ("matrix", "y (targets)", rows, _cols(trace.Y.shape[1]), trace.Y)
 
     yield ("heading", "Forward pass")
     for e in layers:
-        l = e["l"]
-        n_in = len(e["W"][0])
-        yield ("matrix", f"W^{l} (row k, column j: w_kj)", _cols(len(e["W"])),
-               _cols(n_in, "j"), e["W"])
-        if e["b"] is not None:
-            yield ("matrix", f"b^{l} (bias {e['bias']['mode']})", ["b"], _cols(len(e["b"])),
-                   [e["b"]])
-        elif "unit" in e:
+        l = e.l
+        n, n_in = e.W.shape
+        yield ("matrix", f"W^{l} (row k, column j: w_kj)", _cols(n), _cols(n_in, "j"), e.W)
+        if e.b is not None:
+            yield ("matrix", f"b^{l} (bias {e.bias_mode})", ["b"], _cols(n), [e.b])
+        elif e.unit is not None:
             yield ("matrix", f"bias unit of layer {l}: constant activation 1, weights w_k "
-                   "(W's last column, playing b's part)", ["w_k"],
-                   _cols(len(e["unit"]["weights"])), [e["unit"]["weights"]])
+                   "(W's last column, playing b's part)", ["w_k"], _cols(n), [e.unit.weights])
         else:
             yield ("note", f"layer {l} has no bias (bias none): z = W a")
-        yield ("matrix", f"(2) z^{l} = W^{l} a^{l - 1} + b^{l}", rows, _cols(len(e["z"][0])),
-               e["z"])
-        yield ("matrix", f"(2) a^{l} = σ(z^{l}), σ = {e['activation']}", rows,
-               _cols(len(e["a"][0])), e["a"])
-    yield ("note", f"loss C = {fmt(result['loss'])}")
+        yield ("matrix", f"(2) z^{l} = W^{l} a^{l - 1} + b^{l}", rows, _cols(n), e.z)
+        yield ("matrix", f"(2) a^{l} = σ(z^{l}), σ = {e.activation}", rows, _cols(n), e.a)
+    yield ("note", f"loss C = {fmt(trace.loss)}")
 
     yield ("heading", "Backward pass")
     for e in reversed(layers):
-        l = e["l"]
-        n = len(e["z"][0])
+        l = e.l
+        n, n_in = e.W.shape
         if l == L:
-            if result["shortcut"]:
-                title = f"(9) δ^{L} = a^{L} − y (canonical {e['activation']} + {cfg['loss']})"
+            if trace.shortcut:
+                title = f"(9) δ^{L} = a^{L} − y (canonical {e.activation} + {cfg['loss']})"
             else:
-                yield ("matrix", f"∂C/∂a^{L} (per sample)", rows, _cols(n), e["dC_da"])
-                if e["sigma_prime"] is not None:
-                    yield ("matrix", f"σ'(z^{L})", rows, _cols(n), e["sigma_prime"])
+                yield ("matrix", f"∂C/∂a^{L} (per sample)", rows, _cols(n), e.dC_da)
+                if e.sigma_prime is not None:
+                    yield ("matrix", f"σ'(z^{L})", rows, _cols(n), e.sigma_prime)
                 title = f"(9) δ^{L} = ∂C/∂a^{L} ⊙ σ'(z^{L})"
         else:
-            yield ("matrix", f"σ'(z^{l})", rows, _cols(n), e["sigma_prime"])
+            yield ("matrix", f"σ'(z^{l})", rows, _cols(n), e.sigma_prime)
             title = f"(8) δ^{l} = (W^{l + 1})ᵀ δ^{l + 1} ⊙ σ'(z^{l})"
         yield ("matrix", f"{title} — per-sample rows, then their sum and mean over samples",
-               [*rows, "Σ samples", "mean"], _cols(n),
-               [*e["delta"], e["delta_sum"], e["delta_mean"]])
-        r = "1/m" if result["reduction"] == "mean" else "1"
+               [*rows, "Σ samples", "mean"], _cols(n), [*e.delta, e.delta_sum, e.delta_mean])
+        r = "1/m" if trace.reduction == "mean" else "1"
         yield ("matrix", f"(10) ∂C/∂w_kj^{l} = r Σ_samples δ_k^{l} a_j^{l - 1}  (r = {r})",
-               _cols(n), _cols(len(e["W"][0]), "j"), e["dW"])
-        mode = e["bias"]["mode"]
-        if e["db"] is not None:
-            note = "" if mode == "learned" else " — computed, NOT applied (bias frozen)"
+               _cols(n), _cols(n_in, "j"), e.dW)
+        if e.db is not None:
+            note = "" if e.bias_mode == "learned" else " — computed, NOT applied (bias frozen)"
             yield ("matrix", f"(14) ∂C/∂b_k^{l} = r Σ_samples δ_k^{l}: the neuron's own δ{note}",
-                   ["∂C/∂b"], _cols(n), [e["db"]])
-        elif "unit" in e:
+                   ["∂C/∂b"], _cols(n), [e.db])
+        elif e.unit is not None:
             yield ("matrix", f"(10) for the bias unit, a_j = 1: ∂C/∂w_k = r Σ_samples δ_k^{l} "
-                   "· 1 — eq. (14) again", ["∂C/∂w_k"], _cols(n), [e["unit"]["gradient"]])
+                   "· 1 — eq. (14) again", ["∂C/∂w_k"], _cols(n), [e.unit.gradient])
 
-    yield ("heading", f"Update (plain SGD, α = {result['lr']:g})")
+    yield ("heading", f"Update (plain SGD, α = {trace.lr:g})")
     for e in layers:
-        l = e["l"]
-        n = len(e["z"][0])
+        l = e.l
+        n, n_in = e.W.shape
         yield ("matrix", f"(11) w_kj^{l} ← w_kj^{l} − α ∂C/∂w_kj^{l}", _cols(n),
-               _cols(len(e["W"][0]), "j"), e["W_new"])
-        mode = e["bias"]["mode"]
-        if mode == "learned":
+               _cols(n_in, "j"), e.W_new)
+        if e.bias_mode == "learned":
             yield ("matrix", f"(15) b_k^{l} ← b_k^{l} − α ∂C/∂b_k^{l}", ["b"], _cols(n),
-                   [e["b_new"]])
-        elif mode == "frozen":
+                   [e.b_new])
+        elif e.bias_mode == "frozen":
             yield ("matrix", f"b^{l} unchanged (frozen): the gradient above was not applied",
-                   ["b"], _cols(n), [e["b_new"]])
-        elif mode == "unit":
+                   ["b"], _cols(n), [e.b_new])
+        elif e.unit is not None:
             yield ("matrix", "(11) on the bias unit's weights = (15): w_k ← w_k − α ∂C/∂w_k",
-                   ["w_k"], _cols(n), [e["unit"]["new_weights"]])
-    yield ("note", f"loss on the same batch after the step: {fmt(result['loss_after'])} "
-                   f"(before: {fmt(result['loss'])})")
+                   ["w_k"], _cols(n), [e.unit.new_weights])
+    yield ("note", f"loss on the same batch after the step: {fmt(trace.loss_after)} "
+                   f"(before: {fmt(trace.loss)})")
 
 
 def _markdown_table(rows: Sequence[str], cols: Sequence[str], M: Sequence[Sequence[float]]) -> str:
@@ -129,10 +125,10 @@ def _markdown_table(rows: Sequence[str], cols: Sequence[str], M: Sequence[Sequen
     return "\n".join(lines)
 
 
-def explain_markdown(result: dict[str, Any]) -> str:
-    """The explain result as a markdown document."""
+def explain_markdown(trace: Trace) -> str:
+    """The explain trace as a markdown document."""
     parts = []
-    for block in explain_blocks(result):
+    for block in explain_blocks(trace):
         if block[0] == "heading":
             parts.append(f"### {block[1]}")
         elif block[0] == "note":
@@ -143,11 +139,11 @@ def explain_markdown(result: dict[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def explain_text(result: dict[str, Any], console: Any) -> None:
-    """Print the explain result with rich: one small table per quantity."""
+def explain_text(trace: Trace, console: Any) -> None:
+    """Print the explain trace with rich: one small table per quantity."""
     from rich.table import Table
 
-    for block in explain_blocks(result):
+    for block in explain_blocks(trace):
         if block[0] == "heading":
             console.rule(f"[bold]{block[1]}")
         elif block[0] == "note":
@@ -165,8 +161,9 @@ def explain_text(result: dict[str, Any], console: Any) -> None:
             console.print()
 
 
-def explain_json(result: dict[str, Any]) -> str:
-    return json.dumps(result)
+def explain_json(trace: Trace) -> str:
+    """Every number of the trace as one JSON object (:meth:`Trace.as_dict`)."""
+    return json.dumps(trace.as_dict())
 
 
 # ------------------------------------------------------------------------ gradcheck
@@ -225,65 +222,62 @@ def gradcheck_text(report: Any, console: Any) -> None:
 
 
 # ------------------------------------------------------------------------ bias study
-def _pm(stats: dict[str, float] | None, digits: int = 4) -> str:
-    if stats is None:
-        return "—"
-    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+def _pm(stats: Stats, digits: int = 4) -> str:
+    return f"{stats.mean:.{digits}f} ± {stats.std:.{digits}f}"
 
 
-def _epochs_cell(row: dict[str, Any]) -> str:
-    reached = row["epochs_to_target"]["reached"]
-    n = row["epochs_to_target"]["seeds"]
-    if not reached:
-        return f"never (0/{n})"
-    return f"{row['epochs_to_target']['mean']:.1f} ({reached}/{n})"
+def _epochs_cell(row: ModeResult) -> str:
+    epochs = row.epochs_to_target
+    if not epochs.reached:
+        return f"never (0/{epochs.seeds})"
+    return f"{epochs.mean:.1f} ({epochs.reached}/{epochs.seeds})"
 
 
 BIAS_COLUMNS = ("mode", "train loss", "train acc", "val loss", "val acc", "epochs to target")
 
 
-def bias_rows(study: dict[str, Any]) -> list[list[str]]:
+def bias_rows(study: Study) -> list[list[str]]:
     """The study's table as strings, one row per bias mode."""
     out = []
-    for row in study["rows"]:
-        out.append([row["mode"], _pm(row["train_loss"]), _pm(row["train_accuracy"]),
-                    _pm(row["val_loss"]), _pm(row["val_accuracy"]), _epochs_cell(row)])
+    for row in study.rows:
+        out.append([row.mode, _pm(row.train_loss), _pm(row.train_accuracy),
+                    _pm(row.val_loss), _pm(row.val_accuracy), _epochs_cell(row)])
     return out
 
 
-def memory_line(study: dict[str, Any]) -> str:
-    mem = study["memory"]
-    return (f"memory ({mem['dtype']}): biases {mem['bias_count']:,} values = "
-            f"{mem['bias_bytes']:,} bytes ({mem['bias_fraction']:.2%} of the parameters); "
-            f"weights {mem['weight_count']:,} values = {mem['weight_bytes']:,} bytes")
+def memory_line(study: Study) -> str:
+    mem = study.memory
+    return (f"memory ({mem.dtype}): biases {mem.bias_count:,} values = "
+            f"{mem.bias_bytes:,} bytes ({mem.bias_fraction:.2%} of the parameters); "
+            f"weights {mem.weight_count:,} values = {mem.weight_bytes:,} bytes")
 
 
-def study_header(study: dict[str, Any]) -> list[str]:
-    s = study["settings"]
+def study_header(study: Study) -> list[str]:
+    s = study.settings
     lines = [
-        f"bias study on {study['data']}: sizes {s['sizes']}, {s['activation']} hidden, "
-        f"{s['optimizer']} lr {s['lr']:g}, batch {s['batch_size']}, {s['epochs']} epochs, "
-        f"seeds {s['seeds']} (mean ± std), target val accuracy {s['target']:g}",
-        f"data: {s['n_train']} training / {s['n_val']} validation samples"
-        + (f" ({s['subset_note']})" if s.get("subset_note") else ""),
+        f"bias study on {study.data}: sizes {list(s.sizes)}, {s.activation} hidden, "
+        f"{s.optimizer} lr {s.lr:g}, batch {s.batch_size}, {s.epochs} epochs, "
+        f"seeds {s.seeds} (mean ± std), target val accuracy {s.target:g}",
+        f"data: {s.n_train} training / {s.n_val} validation samples"
+        + (f" ({s.subset_note})" if s.subset_note else ""),
     ]
     return lines
 
 
-def bias_study_markdown(study: dict[str, Any]) -> str:
+def bias_study_markdown(study: Study) -> str:
     lines = [*study_header(study), ""]
     lines.append("| " + " | ".join(BIAS_COLUMNS) + " |")
     lines.append("|---" * len(BIAS_COLUMNS) + "|")
     for cells in bias_rows(study):
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", memory_line(study)]
-    if study.get("unit_vs_learned") is not None:
+    if study.unit_vs_learned is not None:
         lines.append(f"learned vs unit: largest difference of any final parameter "
-                     f"{study['unit_vs_learned']:.1e}")
+                     f"{study.unit_vs_learned:.1e}")
     return "\n".join(lines) + "\n"
 
 
-def bias_study_text(study: dict[str, Any], console: Any) -> None:
+def bias_study_text(study: Study, console: Any) -> None:
     from rich.table import Table
 
     header = study_header(study)
@@ -296,8 +290,8 @@ def bias_study_text(study: dict[str, Any], console: Any) -> None:
     for line in header[1:]:
         console.print(line)
     console.print(memory_line(study))
-    if study.get("unit_vs_learned") is not None:
+    if study.unit_vs_learned is not None:
         console.print(f"learned vs unit: largest difference of any final parameter "
-                      f"{study['unit_vs_learned']:.1e}")
-    if study.get("plot"):
-        console.print(f"learning curves written to {study['plot']}")
+                      f"{study.unit_vs_learned:.1e}")
+    if study.plot:
+        console.print(f"learning curves written to {study.plot}")
