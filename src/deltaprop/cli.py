@@ -561,15 +561,15 @@ def playground(host: str, port: int, no_browser: bool, data: str, hidden: list[i
         session.upload_csv(Path(data).read_bytes())
     sock = server.bind(host, port)
     address = server.url(host, sock)
-    click.echo(f"serving at {address}")
     if not server.is_loopback(host):
         click.echo(f"warning: serving on {host}: anyone who can reach port "
                    f"{sock.getsockname()[1]} can drive this playground", err=True)
-    if not no_browser:
-        server.open_browser(address)
-    try:
+    try:  # Ctrl-C is how the server is meant to stop, from here on
+        click.echo(f"serving at {address}")
+        if not no_browser:
+            server.open_browser(address)
         server.serve(session, sock, host)
-    except KeyboardInterrupt:  # Ctrl-C is how the server is meant to stop
+    except KeyboardInterrupt:
         pass
 
 

@@ -11,11 +11,12 @@ import ipaddress
 import socket
 import threading
 import webbrowser
+from typing import Any
 
 from deltaprop.playground.app import LOOPBACK, create_app
 from deltaprop.playground.session import Session
 
-__all__ = ["Session", "bind", "is_loopback", "open_browser", "serve", "url"]
+__all__ = ["Session", "bind", "is_loopback", "make_server", "open_browser", "serve", "url"]
 
 
 def is_loopback(host: str) -> bool:
@@ -63,8 +64,8 @@ def open_browser(address: str) -> None:
     threading.Thread(target=webbrowser.open, args=(address,), daemon=True).start()
 
 
-def serve(session: Session, sock: socket.socket, host: str) -> None:
-    """Run the app on ``sock`` until the server stops (Ctrl-C)."""
+def make_server(session: Session, host: str) -> Any:
+    """A ``uvicorn.Server`` for the playground's app; ``run(sockets=[sock])`` serves it."""
     import uvicorn
 
     if host in ("0.0.0.0", "::"):
@@ -73,4 +74,9 @@ def serve(session: Session, sock: socket.socket, host: str) -> None:
         hosts = (*LOOPBACK, host.strip("[]"))
     config = uvicorn.Config(create_app(session, hosts=hosts), log_level="warning",
                             ws="websockets-sansio", lifespan="on", timeout_graceful_shutdown=2)
-    uvicorn.Server(config).run(sockets=[sock])
+    return uvicorn.Server(config)
+
+
+def serve(session: Session, sock: socket.socket, host: str) -> None:
+    """Run the app on ``sock`` until the server stops (Ctrl-C)."""
+    make_server(session, host).run(sockets=[sock])

@@ -126,6 +126,12 @@ class Snapshot:
     def describe(self) -> dict[str, Any]:
         """The JSON state (``GET /api/state``): counters, settings, losses, parameters."""
         metrics = self.run.losses(self.net)
+        loss = {k: _finite(v["loss"]) for k, v in metrics.items()}
+        history = copy.deepcopy(self.curve)
+        if history["step"] and history["step"][-1] < self.step:  # the curve ends now
+            for key, value in (("step", self.step), ("train", loss["train"]),
+                               ("test", loss["test"])):
+                history[key].append(value)
         params = [{"W": layer.W.tolist(), "b": None if layer.b is None else layer.b.tolist(),
                    "bias": layer.bias, "activation": layer.activation.name}
                   for layer in self.net.layers]
@@ -140,11 +146,11 @@ class Snapshot:
             "sizes": list(self.net.sizes),
             "task": self.data.task,
             "classes": self.data.classes,
-            "loss": {k: _finite(v["loss"]) for k, v in metrics.items()},
+            "loss": loss,
             "accuracy": ({k: v["accuracy"] for k, v in metrics.items()}
                          if self.net.is_classifier else None),
             "params": params,
-            "history": self.curve,
+            "history": history,
             "steps_per_second": self.steps_per_second,
         }
 

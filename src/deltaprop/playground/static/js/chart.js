@@ -45,6 +45,7 @@ export function drawLosses(canvas, history) {
   line(context, steps, history.train, x, y, TRAIN);
   context.fillStyle = "#777";
   context.font = "10px sans-serif";
-  context.fillText(top.toPrecision(3), pad + 2, 12);
-  context.fillText(`step ${steps[steps.length - 1]}`, width - 70, height - 6);
+  context.textAlign = "right";
+  context.fillText(`loss ≤ ${top.toPrecision(3)}`, width - pad, 12);
+  context.fillText(`step ${steps[steps.length - 1]}`, width - pad, height - 6);
 }

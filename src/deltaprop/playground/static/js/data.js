@@ -74,12 +74,11 @@ export class PointsView {
   }
 }
 
-/** Tick labels of the plot's axes from the data's square. */
+/** The plot's extent along each axis, from the data's square. */
 export function axes(container, domain) {
-  const [a, b, c, d] = domain;
-  const ticks = (lo, hi) => [lo, (lo + hi) / 2, hi].map((v) => Number(v.toFixed(2)));
+  const [a, b, c, d] = domain.map((v) => Number(v.toFixed(2)));
   container.replaceChildren(
-    element("span", { class: "axis-x" }, `x₁: ${ticks(a, b).join("  ")}`),
-    element("span", { class: "axis-y" }, `x₂: ${ticks(c, d).join("  ")}`),
+    element("span", { class: "axis-x" }, `x₁ from ${a} to ${b} →`),
+    element("span", { class: "axis-y" }, `x₂ from ${c} to ${d} ↑`),
   );
 }

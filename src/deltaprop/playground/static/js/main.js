@@ -12,8 +12,9 @@ import { Settings } from "./state.js";
 const $ = (id) => document.getElementById(id);
 const byTest = (id) => document.querySelector(`[data-testid="${id}"]`);
 
-// Read by the tests and benchmarks/bench_playground.py: frames drawn and frames per second.
-const stats = { frames: 0, fps: 0, windowStart: performance.now(), windowFrames: 0 };
+// Read by the tests and benchmarks/bench_playground.py: frames drawn, frames per second and
+// the state version of the last frame drawn.
+const stats = { frames: 0, fps: 0, version: -1, windowStart: performance.now(), windowFrames: 0 };
 window.deltaprop = { stats };
 
 const PLACEMENT = {
@@ -123,6 +124,7 @@ function onFrame(frame) {
   $("accuracy-test").textContent = accuracy.test === undefined ? "" : `(accuracy ${accuracy.test.toFixed(3)})`;
   $("sps").textContent = `${Math.round(frame.steps_per_second)} steps/s`;
   stats.frames += 1;
+  stats.version = frame.version;
   stats.windowFrames += 1;
   const now = performance.now();
   if (now - stats.windowStart >= 1000) {
