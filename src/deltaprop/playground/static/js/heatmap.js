@@ -26,20 +26,42 @@ export function valueOf(map, q) {
   return map.lo + (q / 255) * (map.hi - map.lo);
 }
 
-function paint(canvas, size, colorAt) {
+// The diverging scale at 511 steps from −1 to 1, as 32-bit RGBA pixels (little-endian).
+const STEPS = 255;
+const SCALE = new Uint32Array(2 * STEPS + 1);
+for (let i = 0; i <= 2 * STEPS; i += 1) {
+  const [r, g, b] = diverging((i - STEPS) / STEPS);
+  SCALE[i] = (255 << 24) | (b << 16) | (g << 8) | r;
+}
+const rgba = ([r, g, b]) => ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+
+/** Puts size² 32-bit RGBA pixels on the canvas (its own size; CSS scales it). */
+function putPixels(canvas, size, pixels) {
   if (canvas.width !== size) {
     canvas.width = size;
     canvas.height = size;
   }
   const context = canvas.getContext("2d");
   const image = context.createImageData(size, size);
-  const pixels = image.data;
-  for (let p = 0; p < size * size; p += 1) {
-    const rgb = colorAt(p);
-    pixels.set(rgb, 4 * p);
-    pixels[4 * p + 3] = 255;
-  }
+  new Uint32Array(image.data.buffer).set(pixels);
   context.putImageData(image, 0, 0);
+}
+
+/** Paints size² pixels, pixel p in colour lut[bytes[p]]. */
+function paintBytes(canvas, size, bytes, lut) {
+  const pixels = new Uint32Array(size * size);
+  for (let p = 0; p < size * size; p += 1) pixels[p] = lut[bytes[p]];
+  putPixels(canvas, size, pixels);
+}
+
+/** For each byte q of `map`, its value on the diverging scale saturating at ±scale. */
+function divergingLut(map, scale) {
+  const lut = new Uint32Array(256);
+  for (let q = 0; q < 256; q += 1) {
+    const t = Math.max(-1, Math.min(1, valueOf(map, q) / scale));
+    lut[q] = SCALE[Math.round(t * STEPS) + STEPS];
+  }
+  return lut;
 }
 
 /**
@@ -49,8 +71,7 @@ function paint(canvas, size, colorAt) {
  */
 export function paintNeuron(canvas, map) {
   const scale = Math.max(1, Math.abs(map.lo), Math.abs(map.hi));
-  const lut = Array.from({ length: 256 }, (_, q) => diverging(valueOf(map, q) / scale));
-  paint(canvas, map.size, (p) => lut[map.bytes[p]]);
+  paintBytes(canvas, map.size, map.bytes, divergingLut(map, scale));
 }
 
 /**
@@ -62,10 +83,7 @@ export function paintNeuron(canvas, map) {
 export function paintOutput(canvas, frame, discretize) {
   const heat = frame.heat;
   if (heat.y) {
-    const map = heat.y;
-    const scale = Math.max(1, Math.abs(map.lo), Math.abs(map.hi));
-    const lut = Array.from({ length: 256 }, (_, q) => diverging(valueOf(map, q) / scale));
-    paint(canvas, map.size, (p) => lut[map.bytes[p]]);
+    paintNeuron(canvas, heat.y);
     return;
   }
   const classes = frame.maps.filter((m) => m.key.startsWith("p/")).map((m) => heat[m.key]);
@@ -74,20 +92,28 @@ export function paintOutput(canvas, frame, discretize) {
   if (discretize) {
     const colors = k === 2 ? [mix(WHITE, ORANGE, 0.6), mix(WHITE, BLUE, 0.6)]
       : PALETTE.slice(0, k).map((c) => mix(WHITE, c, 0.6));
-    paint(canvas, predicted.size, (p) => colors[predicted.bytes[p]] ?? WHITE);
+    const lut = Uint32Array.from({ length: 256 }, (_, c) => rgba(colors[c] ?? WHITE));
+    paintBytes(canvas, predicted.size, predicted.bytes, lut);
     return;
   }
   if (k === 2) {
-    const map = classes[1];
-    const lut = Array.from({ length: 256 }, (_, q) => diverging(2 * valueOf(map, q) - 1));
-    paint(canvas, map.size, (p) => lut[map.bytes[p]]);
+    const map = classes[1];  // probability of class 1, centred on ½
+    const lut = Uint32Array.from({ length: 256 }, (_, q) => SCALE[Math.round((2 * valueOf(map, q) - 1) * STEPS) + STEPS]);
+    paintBytes(canvas, map.size, map.bytes, lut);
     return;
   }
-  paint(canvas, predicted.size, (p) => {
+  // for each class c and byte q of its probability map: c's colour, faded by how unsure
+  const luts = classes.map((map, c) => Uint32Array.from({ length: 256 }, (_, q) => {
+    const sure = (valueOf(map, q) - 1 / k) / (1 - 1 / k);
+    return rgba(mix(WHITE, PALETTE[c] ?? WHITE, Math.max(0, Math.min(1, sure))));
+  }));
+  const size = predicted.size;
+  const pixels = new Uint32Array(size * size);
+  for (let p = 0; p < size * size; p += 1) {
     const c = predicted.bytes[p];
-    const sure = (valueOf(classes[c], classes[c].bytes[p]) - 1 / k) / (1 - 1 / k);
-    return mix(WHITE, PALETTE[c] ?? WHITE, Math.max(0, Math.min(1, sure)));
-  });
+    pixels[p] = luts[c] ? luts[c][classes[c].bytes[p]] : rgba(WHITE);
+  }
+  putPixels(canvas, size, pixels);
 }
 
 /** The colour of a data point: its class, or its target on the diverging scale. */

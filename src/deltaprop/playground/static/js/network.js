@@ -238,10 +238,14 @@ export class NetworkView {
       const b = frame.params[i].b;
       bias.style.background = b ? css(diverging(b[k])) : "";
     }
-    for (const { path, i, k, j } of this.edges) {
-      const w = this.edgeValue(frame, i, k, j);
-      path.setAttribute("stroke", css(diverging(w)));
-      path.setAttribute("stroke-width", String(Math.min(8, 0.5 + 1.5 * Math.abs(w))));
+    for (const edge of this.edges) {
+      // colour at 1/64 and width at 1/4 px: an edge whose look does not change is not touched
+      const w = this.edgeValue(frame, edge.i, edge.k, edge.j);
+      const look = `${Math.round(Math.max(-1, Math.min(1, w)) * 64)} ${Math.round(Math.min(8, 0.5 + 1.5 * Math.abs(w)) * 4)}`;
+      if (look === edge.look) continue;
+      edge.look = look;
+      edge.path.setAttribute("stroke", css(diverging(w)));
+      edge.path.setAttribute("stroke-width", String(Math.min(8, 0.5 + 1.5 * Math.abs(w))));
     }
   }
 }
