@@ -157,7 +157,8 @@ def main() -> None:
         slope = (sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
                  / max(sum((x - mx) ** 2 for x in xs), 1e-12))
         result["rss_slope_mb_per_min"] = slope
-        print(f"memory over {memory[-1]['minute']:.1f} min: RSS first {memory[0]['rss_mb']:.1f} MB, "
+        print(f"memory over {memory[-1]['minute']:.1f} min: "
+              f"RSS first {memory[0]['rss_mb']:.1f} MB, "
               f"last {memory[-1]['rss_mb']:.1f} MB, max {max(m['rss_mb'] for m in memory):.1f} MB; "
               f"after the first minute {slope:+.3f} MB/min; "
               f"{memory[-1]['step']} steps")

@@ -3,6 +3,7 @@ L1 hook and curve, the server's socket, and ``deltaprop playground`` as a real p
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -124,6 +125,7 @@ def test_csv_round_trip_keeps_every_point() -> None:
     assert lines[0] == "x1,x2,label,split" and len(lines) == 501
     x1, x2, label, split = lines[1].split(",")
     assert (float(x1), float(x2), split) == (d.X_train[0, 0], d.X_train[0, 1], "train")
+    assert int(label) == d.y_train[0]
 
 
 # ------------------------------------------------------------------ trainer
@@ -232,8 +234,6 @@ def test_command_serves_and_stops_cleanly_on_ctrl_c() -> None:
         with urllib.request.urlopen(url) as r:
             assert b"deltaprop playground" in r.read()
         with urllib.request.urlopen(url + "api/state") as r:
-            import json
-
             state = json.load(r)
         assert state["config"]["dataset"] == "xor" and state["sizes"] == [2, 3, 2]
         proc.send_signal(signal.SIGINT)
@@ -279,3 +279,40 @@ def test_command_warns_when_not_on_loopback() -> None:
         proc.kill()
     assert "warning: serving on 0.0.0.0: anyone who can reach port" in err
     assert proc.returncode == 0
+
+
+def test_a_bug_in_the_thread_pauses_with_a_message_and_the_thread_lives_on() -> None:
+    s = Session()
+
+    def broken(snap: object) -> bytes:
+        raise RuntimeError("no frame today")
+
+    s.frame_builder = broken
+    s.start()
+    try:
+        s.control("play")
+        assert s.next_frame(-1, 1.0) is None  # the frame failed
+        with s._cond:
+            while s.playing:
+                s._cond.wait(1.0)
+        assert "internal error, training paused: RuntimeError: no frame today" in s.message
+        s.frame_builder = lambda snap: b"frame"
+        s.control("step")
+        assert s.next_frame(-1, 5.0) == (s.version, b"frame")  # the thread still serves
+    finally:
+        s.stop()
+
+
+def test_every_page_file_ships_as_package_data() -> None:
+    """``pip install .`` (not editable) copies only what package-data names."""
+    tomllib = pytest.importorskip("tomllib")
+    import fnmatch
+
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = table["tool"]["setuptools"]["package-data"]["deltaprop.playground"]
+    package = ROOT / "src" / "deltaprop" / "playground"
+    files = [p.relative_to(package).as_posix() for p in (package / "static").rglob("*")
+             if p.is_file()]
+    assert "static/index.html" in files and "static/js/main.js" in files
+    for name in files:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name

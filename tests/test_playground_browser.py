@@ -9,6 +9,7 @@ installs it). The screenshots the docs show are written to docs/img/ by these te
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
@@ -173,7 +174,7 @@ def neurons_and_edges(page: Page, playground: Playground) -> tuple[int, int, lis
 
 
 def expected(sizes: list[int]) -> tuple[int, int]:
-    return sum(sizes[1:]), sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
+    return sum(sizes[1:]), sum(a * b for a, b in itertools.pairwise(sizes))
 
 
 def test_neuron_nodes_follow_neurons_and_layers(page: Page, playground: Playground) -> None:
@@ -336,7 +337,7 @@ def test_multiclass_and_regression_screens(browser: Any) -> None:
             p = Page(browser, pg.url)
             p.settle()
             assert p.errors == []
-            p.page.screenshot(path=str(DOCS_IMG / name))
+            p.page.screenshot(path=str(DOCS_IMG / name), full_page=True)
             p.close()
         finally:
             pg.stop()

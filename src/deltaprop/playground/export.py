@@ -80,12 +80,17 @@ def _optimizer(settings: dict[str, Any]) -> str:
 def snippet(snap: Snapshot) -> str:
     """Python source that rebuilds the data and network and replays the run's steps."""
     config, d = snap.config, snap.data
+    needs_numpy = not _generated(snap) or targets(config, d, d.y_train[:1]).ndim == 2
+    needs_l1 = any(e["kind"] == "train" and e["l1"] for e in snap.log)
     lines = [
         f'"""Reproduces a deltaprop playground run: {d.name}, {snap.step} steps '
         f'(deltaprop {__version__})."""',
-        "import math", "", "import numpy as np", "", "import deltaprop as dp",
-        "from deltaprop.playground import data, features",
-        "from deltaprop.playground.trainer import l1_penalty",
+        "import math", "",
+        *(["import numpy as np", ""] if needs_numpy else []),
+        "import deltaprop as dp",
+        "from deltaprop.playground import data, features" if _generated(snap)
+        else "from deltaprop.playground import features",
+        *(["from deltaprop.playground.trainer import l1_penalty"] if needs_l1 else []),
         "from deltaprop.training import LambdaCallback", "",
     ]
     if _generated(snap):
@@ -96,7 +101,7 @@ def snippet(snap: Snapshot) -> str:
     else:
         cast = ".astype(np.int64)" if d.task == "classification" else ""
         lines += [
-            f"# the points, as the playground's /api/export/data.csv saved them",
+            "# the points, as the playground's /api/export/data.csv saved them",
             f'table = np.loadtxt("{DATA_FILE}", delimiter=",", skiprows=1, usecols=(0, 1, 2))',
             f'train = np.loadtxt("{DATA_FILE}", delimiter=",", skiprows=1, usecols=3, '
             f'dtype=str) == "train"',

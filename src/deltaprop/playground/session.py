@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -247,6 +248,20 @@ class Session:
         return self._frame_wanted and self.frame_builder is not None and built != self.version
 
     def _loop(self) -> None:
+        """The thread's body: a bug in a step or a frame pauses training with a message
+        (and its traceback in the log), never ends the thread."""
+        while not self._stopping:
+            try:
+                self._run()
+            except Exception as e:  # a bug must not silently stop training
+                logging.getLogger(__name__).exception("the playground's training thread")
+                with self._cond:
+                    self.playing, self._frame_wanted = False, False
+                    self.message = f"internal error, training paused: {type(e).__name__}: {e}"
+                    self.version += 1
+                    self._cond.notify_all()
+
+    def _run(self) -> None:
         mark = (time.perf_counter(), 0)
         while True:
             with self._cond:

@@ -54,11 +54,16 @@ function paintBytes(canvas, size, bytes, lut) {
   putPixels(canvas, size, pixels);
 }
 
-/** For each byte q of `map`, its value on the diverging scale saturating at ±scale. */
-function divergingLut(map, scale) {
+// The output's background is paler than the points drawn on it (at most 60 % colour), so
+// that a point of either class stands out wherever it lies.
+const BACKGROUND = 0.6;
+
+/** For each byte q of `map`, its value on the diverging scale saturating at ±scale, with
+ * at most `strength` of the full colour. */
+function divergingLut(map, scale, strength = 1) {
   const lut = new Uint32Array(256);
   for (let q = 0; q < 256; q += 1) {
-    const t = Math.max(-1, Math.min(1, valueOf(map, q) / scale));
+    const t = strength * Math.max(-1, Math.min(1, valueOf(map, q) / scale));
     lut[q] = SCALE[Math.round(t * STEPS) + STEPS];
   }
   return lut;
@@ -83,29 +88,30 @@ export function paintNeuron(canvas, map) {
 export function paintOutput(canvas, frame, discretize) {
   const heat = frame.heat;
   if (heat.y) {
-    paintNeuron(canvas, heat.y);
+    const map = heat.y;
+    const scale = Math.max(1, Math.abs(map.lo), Math.abs(map.hi));
+    paintBytes(canvas, map.size, map.bytes, divergingLut(map, scale, BACKGROUND));
     return;
   }
   const classes = frame.maps.filter((m) => m.key.startsWith("p/")).map((m) => heat[m.key]);
   const predicted = heat.class;
   const k = classes.length;
   if (discretize) {
-    const colors = k === 2 ? [mix(WHITE, ORANGE, 0.6), mix(WHITE, BLUE, 0.6)]
-      : PALETTE.slice(0, k).map((c) => mix(WHITE, c, 0.6));
+    const colors = (k === 2 ? [ORANGE, BLUE] : PALETTE.slice(0, k)).map((c) => mix(WHITE, c, BACKGROUND));
     const lut = Uint32Array.from({ length: 256 }, (_, c) => rgba(colors[c] ?? WHITE));
     paintBytes(canvas, predicted.size, predicted.bytes, lut);
     return;
   }
   if (k === 2) {
     const map = classes[1];  // probability of class 1, centred on ½
-    const lut = Uint32Array.from({ length: 256 }, (_, q) => SCALE[Math.round((2 * valueOf(map, q) - 1) * STEPS) + STEPS]);
+    const lut = Uint32Array.from({ length: 256 }, (_, q) => SCALE[Math.round(BACKGROUND * (2 * valueOf(map, q) - 1) * STEPS) + STEPS]);
     paintBytes(canvas, map.size, map.bytes, lut);
     return;
   }
   // for each class c and byte q of its probability map: c's colour, faded by how unsure
   const luts = classes.map((map, c) => Uint32Array.from({ length: 256 }, (_, q) => {
     const sure = (valueOf(map, q) - 1 / k) / (1 - 1 / k);
-    return rgba(mix(WHITE, PALETTE[c] ?? WHITE, Math.max(0, Math.min(1, sure))));
+    return rgba(mix(WHITE, PALETTE[c] ?? WHITE, BACKGROUND * Math.max(0, Math.min(1, sure))));
   }));
   const size = predicted.size;
   const pixels = new Uint32Array(size * size);

@@ -194,6 +194,7 @@ export class NetworkView {
     });
     target.addEventListener("mouseleave", () => this.actions.unhover());
     target.addEventListener("click", edit);
+    target.addEventListener("keydown", (event) => { if (event.key === "Enter") edit(); });
   }
 
   edgeText(frame, l, k, j, unit) {
