@@ -50,6 +50,28 @@ def machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "load_average": os.getloadavg(), "blas": blas}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def chromium_seconds() -> float:
+    """CPU time of every Chromium process (browser, renderer, GPU and utility processes)."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    program = f.read(300).split(b"\0", 1)[0].split(b" ", 1)[0]  # retitled
+                if os.path.basename(program) == b"chromium":  # /usr/lib/chromium/chromium
+                    total += cpu_seconds(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return total
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -83,17 +105,22 @@ class Server:
 
 
 def window(server: Server, seconds: float, page: Any = None) -> dict[str, float]:
-    """steps/s (and frames/s, with a page) over ``seconds``."""
+    """steps/s (and frames/s, with a page) over ``seconds``, and the cores each side used."""
     frames = "window.deltaprop.stats.frames"
     s0, t0 = server.state()["step"], time.perf_counter()
+    c0, b0 = cpu_seconds(server.proc.pid), chromium_seconds()
     f0 = page.evaluate(frames) if page is not None else 0
     if page is not None:
         page.wait_for_timeout(seconds * 1000)
     else:
         time.sleep(seconds)
     f1 = page.evaluate(frames) if page is not None else 0
+    c1, b1 = cpu_seconds(server.proc.pid), chromium_seconds()
     s1, t1 = server.state()["step"], time.perf_counter()
-    return {"steps_per_s": (s1 - s0) / (t1 - t0), "frames_per_s": (f1 - f0) / (t1 - t0)}
+    dt = t1 - t0
+    return {"steps_per_s": (s1 - s0) / dt, "frames_per_s": (f1 - f0) / dt,
+            "server_cores": (c1 - c0) / dt, "chromium_cores": (b1 - b0) / dt,
+            "load_average": os.getloadavg()[0]}
 
 
 def summary(values: list[float]) -> str:
@@ -149,6 +176,14 @@ def main() -> None:
     print("steps/s, no page         " + summary([w["steps_per_s"] for w in result["no_page"]]))
     print("steps/s, page open       " + summary([w["steps_per_s"] for w in result["page"]]))
     print("frames/s in the page     " + summary([w["frames_per_s"] for w in result["page"]]))
+    for key, label in (("server_cores", "server's cores, page open"),
+                       ("chromium_cores", "Chromium's cores")):
+        values = [w[key] for w in result["page"]]
+        print(f"{label:<25}{statistics.median(values):8.2f}  (min {min(values):.2f}, "
+              f"max {max(values):.2f})")
+    loads = [w["load_average"] for w in result["no_page"] + result["page"]]
+    print(f"load average during the windows: {min(loads):.2f} to {max(loads):.2f} "
+          f"(2 cores: above 2, other work competed for them)")
     memory = result["memory"]
     if memory:
         later = [m for m in memory if m["minute"] >= 1] or memory

@@ -128,7 +128,7 @@ class Snapshot:
         """The JSON state (``GET /api/state``): counters, settings, losses, parameters."""
         metrics = self.run.losses(self.net)
         loss = {k: _finite(v["loss"]) for k, v in metrics.items()}
-        history = copy.deepcopy(self.curve)
+        history = {key: list(series) for key, series in self.curve.items()}
         if history["step"] and history["step"][-1] < self.step:  # the curve ends now
             for key, value in (("step", self.step), ("train", loss["train"]),
                                ("test", loss["test"])):

@@ -162,26 +162,25 @@ export class NetworkView {
           buttons.append(button);
         }
         column.append(buttons);
-        const activation = makeControl(rows.activation, (name, value) => {
-          const list = [...frame.config.activation];
-          list[l - 1] = value;
-          this.actions.config({ activation: list });
-        }, { testid: `set-activation-${l}`, label: "σ" });
-        activation.set(frame.config.activation[l - 1]);
-        column.append(activation.node);
+        column.append(this.layerControl(rows.activation, frame, l, "σ"));
       } else {
         column.append(element("span", { class: "output-sigma" }, `σ ${frame.config.output}`));
       }
-      const bias = makeControl(rows.bias, (name, value) => {
-        const list = [...frame.config.bias];
-        list[l - 1] = value;
-        this.actions.config({ bias: list });
-      }, { testid: `set-bias-${l}`, label: "b" });
-      bias.set(frame.config.bias[l - 1]);
-      column.append(bias.node);
+      column.append(this.layerControl(rows.bias, frame, l, "b"));
       bar.append(column);
     }
     return bar;
+  }
+
+  /** Layer l's entry of a per-layer setting (activation, bias): "set-<name>-<l>". */
+  layerControl(row, frame, l, label) {
+    const control = makeControl(row, (name, value) => {
+      const list = [...frame.config[name]];
+      list[l - 1] = value;
+      this.actions.config({ [name]: list });
+    }, { testid: `set-${row.name}-${l}`, label });
+    control.set(frame.config[row.name][l - 1]);
+    return control.node;
   }
 
   // ---------------------------------------------------------------- hover and edit
