@@ -94,6 +94,8 @@ def test_state_names_the_settings_like_the_library(client: TestClient) -> None:
      "activation": "relu", "batch_size": 250},
     {"dtype": "float32", "optimizer": "rmsprop", "lr": 0.003, "dataset": "spirals",
      "n_classes": 3, "batch_size": 5, "features": ["x1", "x2", "sinx1"]},
+    {"dtype": "float64", "optimizer": "nadam", "lr": 0.01, "dataset": "moons",
+     "output": "sigmoid", "loss": "binary_cross_entropy", "batch_size": 12},
     {"dtype": "float64", "optimizer": "sgd", "lr": 0.02, "problem": "regression",
      "dataset": "multigauss", "batch_size": 9, "bias": ["frozen", "learned", "none"]},
 ])
@@ -162,6 +164,25 @@ def test_snippet_of_generated_data_with_edits(client: TestClient) -> None:
         np.testing.assert_array_equal(np.array(p["W"]), layer.W)
 
 
+def test_snippet_with_a_sigmoid_per_class(client: TestClient) -> None:
+    s = config(client, dataset="blobs", n_classes=3, output="sigmoid",
+               loss="binary_cross_entropy", dtype="float64")
+    assert s["sizes"] == [2, 4, 2, 3]  # one sigmoid per class, one-hot targets
+    s = control(client, "step", steps=45)
+    snippet = client.get("/api/export/snippet.py").text
+    assert "np.eye(3)" in snippet
+    namespace: dict[str, Any] = {}
+    exec(compile(snippet, "snippet.py", "exec"), namespace)
+    for layer, p in zip(namespace["net"].layers, s["params"], strict=True):
+        np.testing.assert_array_equal(np.array(p["W"]), layer.W)
+    with client.websocket_connect(f"{WS}/ws") as ws:  # three probability maps
+        ws.send_text("next")
+        frame = ws.receive_bytes()
+    (n,) = struct.unpack("<I", frame[:4])
+    keys = {m["key"] for m in json.loads(frame[4 : 4 + n])["maps"]}
+    assert {"p/0", "p/1", "p/2", "class"} <= keys and "y" not in keys
+
+
 def test_reset_keeps_the_first_weights(client: TestClient) -> None:
     first = config(client, seed=5)["params"]
     s = control(client, "step", steps=20)
@@ -211,6 +232,21 @@ def test_frames_carry_the_engines_heatmaps(client: TestClient) -> None:
     shown = m["lo"] + data / 255 * (m["hi"] - m["lo"])
     # quantised to 256 levels over [lo, hi]: within half a level (plus float32's error)
     assert np.abs(shown - A).max() <= (m["hi"] - m["lo"]) / 510 + 1e-6
+
+
+def test_one_sigmoid_output_is_drawn_as_two_class_probabilities(client: TestClient) -> None:
+    s = config(client, dataset="moons", output="sigmoid", loss="binary_cross_entropy")
+    assert s["sizes"] == [2, 4, 2, 1]
+    with client.websocket_connect(f"{WS}/ws") as ws:
+        ws.send_text("next")
+        frame = ws.receive_bytes()
+    (n,) = struct.unpack("<I", frame[:4])
+    maps = {m["key"]: m for m in json.loads(frame[4 : 4 + n])["maps"]}
+    assert {"p/0", "p/1", "class", "a/2/0"} <= set(maps)
+    p0, p1 = maps["p/0"], maps["p/1"]
+    # p/0 = 1 − p/1: their ranges mirror each other
+    assert math.isclose(p0["lo"], 1 - p1["hi"], abs_tol=1e-6)
+    assert math.isclose(p0["hi"], 1 - p1["lo"], abs_tol=1e-6)
 
 
 def test_export_reads_back_and_predicts_what_the_api_reports(client: TestClient,
@@ -287,6 +323,7 @@ BAD_CONFIG = [
     ({"problem": "regression", "loss": "cross_entropy"}, "regression needs loss 'mse'"),
     ({"output": "softmax", "loss": "binary_cross_entropy"}, "does not fit loss"),
     ({"dataset": "csv"}, "needs an uploaded CSV"),
+    ({"loss": "mse", "output": "identity"}, "classification needs loss cross_entropy"),
 ]
 
 

@@ -55,8 +55,8 @@ def n_outputs(config: dict[str, Any], d: plane.PlaneData) -> int:
 
 
 def targets(config: dict[str, Any], d: plane.PlaneData, y: np.ndarray) -> np.ndarray:
-    """What ``fit`` is given as y: class indices, or one-hot rows where the loss needs one
-    output per class without cross-entropy's labels (mse, binary cross-entropy on 3+)."""
+    """What ``fit`` is given as y: class indices, or one-hot rows for binary cross-entropy
+    on 3+ classes (a sigmoid per class)."""
     if d.task == "regression" or config["loss"] == "cross_entropy" or n_outputs(config, d) == 1:
         return y
     return np.eye(d.n_classes)[y]

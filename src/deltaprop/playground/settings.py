@@ -35,6 +35,7 @@ PROBLEM_OUTPUT = {
     "classification": ("softmax", "cross_entropy"),
     "regression": ("identity", "mse"),
 }
+CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
 MAX_LAYERS = 6  # hidden layers
 MAX_NEURONS = 16  # per hidden layer
 HIDDEN_ACTIVATIONS = tuple(n for n, a in activations.ACTIVATIONS.items() if a.elementwise)
@@ -267,6 +268,10 @@ def apply(config: dict[str, Any], changes: Any) -> tuple[dict[str, Any], set[str
         new["loss"] = checked.get("loss", loss)
     if new["problem"] == "regression" and new["loss"] != "mse":
         raise SettingError(f"regression needs loss 'mse'; got {new['loss']!r}")
+    if new["problem"] == "classification" and new["loss"] not in CLASSIFIER_LOSSES:
+        # the library's classifiers are its cross-entropy losses (DESIGN.md §2)
+        raise SettingError(f"classification needs loss cross_entropy or binary_cross_entropy; "
+                           f"got {new['loss']!r}")
     n_hidden = len(new["hidden"])
     new["activation"] = _per_layer("activation", checked.get("activation"),
                                    config["activation"], n_hidden)

@@ -76,6 +76,9 @@ export class NetworkView {
     this.edges = [];
     this.features = [];
     // the input column: every feature, the active ones feeding layer 1
+    const group = element("div", { "data-testid": "set-features", role: "group",
+      "aria-label": "input features: click one to switch it on or off" });
+    stage.append(group);
     all.forEach((name, row) => {
       const on = active.includes(name);
       const node = element("button", { class: `node feature${on ? " on" : ""}`, type: "button",
@@ -90,7 +93,7 @@ export class NetworkView {
         const next = on ? active.filter((f) => f !== name) : [...active, name];
         this.actions.config({ features: next });
       });
-      stage.append(node);
+      group.append(node);
       this.features.push({ name, canvas, j: active.indexOf(name) });
     });
     const position = (c, row) => [x(c) + NODE / 2, y(row) + NODE / 2];
