@@ -123,6 +123,31 @@ def window(server: Server, seconds: float, page: Any = None) -> dict[str, float]
             "load_average": os.getloadavg()[0]}
 
 
+def frame_cost(repeats: int = 200) -> dict[str, float]:
+    """CPU time of one frame and of one training step, in this process, one BLAS thread."""
+    from threadpoolctl import threadpool_limits
+
+    sys.path.insert(0, str(ROOT / "src"))
+    from deltaprop.playground import frames
+    from deltaprop.playground.session import Session
+
+    session = Session({"hidden": [8, 8]})
+    session.control("step", steps=1000)
+    snap = session.snapshot()
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(5):
+            frames.encode(snap)
+        started = time.process_time()
+        for _ in range(repeats):
+            frames.encode(snap)
+        frame_ms = (time.process_time() - started) / repeats * 1e3
+        started = time.process_time()
+        for _ in range(20 * repeats):
+            session.run.trainer.step()
+        step_us = (time.process_time() - started) / (20 * repeats) * 1e6
+    return {"frame_cpu_ms": frame_ms, "step_cpu_us": step_us}
+
+
 def summary(values: list[float]) -> str:
     return f"{statistics.median(values):8.0f}  (min {min(values):.0f}, max {max(values):.0f})"
 
@@ -184,6 +209,10 @@ def main() -> None:
     loads = [w["load_average"] for w in result["no_page"] + result["page"]]
     print(f"load average during the windows: {min(loads):.2f} to {max(loads):.2f} "
           f"(2 cores: above 2, other work competed for them)")
+    cost = frame_cost()
+    result["cost"] = cost
+    print(f"CPU time of one frame {cost['frame_cpu_ms']:.1f} ms, of one training step "
+          f"{cost['step_cpu_us']:.0f} µs (in this process, one BLAS thread)")
     memory = result["memory"]
     if memory:
         later = [m for m in memory if m["minute"] >= 1] or memory
