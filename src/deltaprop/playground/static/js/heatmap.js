@@ -70,13 +70,17 @@ function divergingLut(map, scale, strength = 1) {
 }
 
 /**
- * A neuron's (or feature's) map on the diverging scale: 0 is white, ±s full colour, with
- * s = max(1, |lo|, |hi|) — so tanh and sigmoid read on their natural [−1, 1] scale and an
- * unbounded ReLU on its own range.
+ * A neuron's (or feature's) map put at (x, y) of a shared canvas, one pixel per point, on
+ * the diverging scale: 0 is white, ±s full colour, with s = max(1, |lo|, |hi|) — so tanh and
+ * sigmoid read on their natural [−1, 1] scale and an unbounded ReLU on its own range.
  */
-export function paintNeuron(canvas, map) {
+export function putNeuron(context, map, x, y) {
   const scale = Math.max(1, Math.abs(map.lo), Math.abs(map.hi));
-  paintBytes(canvas, map.size, map.bytes, divergingLut(map, scale));
+  const lut = divergingLut(map, scale);
+  const image = context.createImageData(map.size, map.size);
+  const pixels = new Uint32Array(image.data.buffer);
+  for (let p = 0; p < map.size * map.size; p += 1) pixels[p] = lut[map.bytes[p]];
+  context.putImageData(image, x, y);
 }
 
 /**

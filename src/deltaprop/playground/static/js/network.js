@@ -3,8 +3,12 @@
 // by their weight. Layer l (the seeds' numbering, 1 … L) is params[l − 1] in the API.
 
 import { element, makeControl } from "./controls.js";
-import { css, diverging, paintNeuron } from "./heatmap.js";
+import { css, diverging, putNeuron } from "./heatmap.js";
 
+// A node is as many pixels wide as its heatmap has points (frames.py's COARSE), so every
+// heatmap is put on one canvas under the nodes, a pixel per point: one canvas to redraw
+// per frame instead of one per node (a third of the page's drawing time, in Chromium
+// without a GPU).
 const NODE = 32;
 const GAP = 10;
 const TOP = 96;  // room for each column's controls
@@ -71,7 +75,10 @@ export class NetworkView {
     const stage = element("div", { class: "stage" });
     stage.style.height = `${y(tallest) + 8}px`;
     const edges = svg("svg", { class: "edges", width: String(width), height: stage.style.height });
-    stage.append(edges);
+    this.maps = element("canvas", { class: "maps", width: String(width),
+      height: String(y(tallest) + 8) });
+    this.context = this.maps.getContext("2d");
+    stage.append(edges, this.maps);
     this.nodes = [];
     this.edges = [];
     this.features = [];
@@ -86,15 +93,14 @@ export class NetworkView {
         "aria-label": `feature ${this.settings.features[name]} ${on ? "on" : "off"}` });
       node.style.left = `${x(0)}px`;
       node.style.top = `${y(row)}px`;
-      const canvas = element("canvas", { width: "1", height: "1" });
       const label = element("span", { class: "feature-label" }, this.settings.features[name]);
-      node.append(canvas, label);
+      node.append(label);
       node.addEventListener("click", () => {
         const next = on ? active.filter((f) => f !== name) : [...active, name];
         this.actions.config({ features: next });
       });
       group.append(node);
-      this.features.push({ name, canvas, j: active.indexOf(name) });
+      this.features.push({ at: [x(0) + 1, y(row) + 1], j: active.indexOf(name) });
     });
     const position = (c, row) => [x(c) + NODE / 2, y(row) + NODE / 2];
     const source = (l, j) => (l === 1 ? position(0, all.indexOf(active[j])) : position(l - 1, j));
@@ -128,12 +134,11 @@ export class NetworkView {
           "aria-label": `neuron ${k + 1} of layer ${l}` });
         node.style.left = `${x(l)}px`;
         node.style.top = `${y(k)}px`;
-        const canvas = element("canvas", { width: "1", height: "1" });
         const bias = element("span", { class: `bias-mark ${frame.params[l - 1].bias}` });
-        node.append(canvas, bias);
+        node.append(bias);
         this.hoverable(node, (frame2) => this.neuronText(frame2, l, k), () => this.editBias(l, k));
         stage.append(node);
-        this.nodes.push({ canvas, bias, i: l - 1, k });
+        this.nodes.push({ at: [x(l) + 1, y(k) + 1], bias, i: l - 1, k });
       }
     }
     this.container.replaceChildren(this.columnControls(frame, x, L), stage);
@@ -229,15 +234,15 @@ export class NetworkView {
   // ---------------------------------------------------------------- painting
   paint(frame) {
     this.frame = frame;
-    for (const { name, canvas, j } of this.features) {
+    const context = this.context;
+    for (const { at, j } of this.features) {
       const map = j >= 0 ? frame.heat[`feature/${j}`] : null;
-      if (map) paintNeuron(canvas, map);
-      else canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
-      canvas.title = name;
+      if (map) putNeuron(context, map, at[0], at[1]);
+      else context.clearRect(at[0], at[1], NODE, NODE);
     }
-    for (const { canvas, bias, i, k } of this.nodes) {
+    for (const { at, bias, i, k } of this.nodes) {
       const map = this.nodeMap(frame, i, k);
-      if (map) paintNeuron(canvas, map);
+      if (map) putNeuron(context, map, at[0], at[1]);
       const b = frame.params[i].b;
       bias.style.background = b ? css(diverging(b[k])) : "";
     }
