@@ -520,5 +520,48 @@ def export(model: str, out: str, opset: int) -> None:
     click.echo(f"wrote {out}", err=True)
 
 
+# ------------------------------------------------------------------------ playground
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on; anything but loopback lets others drive it.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port (0: a free one).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+@click.option("--data", default="circles", show_default=True,
+              help="circles, xor, blobs, spirals, moons, plane, multigauss, or a .csv file "
+              "(x1, x2, label).")
+@click.option("--hidden", default="4,2", show_default=True, callback=_hidden,
+              help="Hidden layer sizes, comma-separated.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the first weights.")
+def playground(host: str, port: int, no_browser: bool, data: str, hidden: list[int],
+               seed: int) -> None:
+    """Train a network live in the browser and watch it learn (Ctrl-C stops).
+
+    \b
+    Example:
+      deltaprop playground --data spirals --hidden 8,8
+    """
+    from deltaprop.playground import server
+
+    csv = data.lower().endswith(".csv")
+    session = server.Session({"hidden": hidden, "seed": seed,
+                              **({} if csv else {"dataset": data})})
+    if csv:
+        session.upload_csv(Path(data).read_bytes())
+    sock = server.bind(host, port)
+    address = server.url(host, sock)
+    if not server.is_loopback(host):
+        click.echo(f"warning: serving on {host}: anyone who can reach port "
+                   f"{sock.getsockname()[1]} can drive this playground", err=True)
+    try:  # Ctrl-C is how the server is meant to stop, from here on
+        click.echo(f"serving at {address}")
+        if not no_browser:
+            server.open_browser(address)
+        server.serve(session, sock, host)
+    except KeyboardInterrupt:
+        pass
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,259 @@
+// network.js — the network as a diagram: input features, neurons drawn as small heatmaps of
+// their activation over the plane, bias units as constant-1 nodes, edges coloured and sized
+// by their weight. Layer l (the seeds' numbering, 1 … L) is params[l − 1] in the API.
+
+import { element, makeControl } from "./controls.js";
+import { css, diverging, putNeuron } from "./heatmap.js";
+
+// A node is as many pixels wide as its heatmap has points (frames.py's COARSE), so every
+// heatmap is put on one canvas under the nodes, a pixel per point: one canvas to redraw
+// per frame instead of one per node (a third of the page's drawing time, in Chromium
+// without a GPU).
+const NODE = 32;
+const GAP = 10;
+const TOP = 96;  // room for each column's controls
+const SIDE = 56;  // room for the feature labels
+const SVG = "http://www.w3.org/2000/svg";
+const DIGITS = { sub: "₀₁₂₃₄₅₆₇₈₉", sup: "⁰¹²³⁴⁵⁶⁷⁸⁹" };
+
+/** n in subscript or superscript digits: w₁₂³. */
+export function script(kind, n) {
+  return String(n).split("").map((d) => (/[0-9]/.test(d) ? DIGITS[kind][Number(d)] : d)).join("");
+}
+
+function svg(tag, attributes) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  return node;
+}
+
+const fixed = (v) => (v === null || v === undefined ? "—" : Number(v).toFixed(4));
+
+export class NetworkView {
+  /**
+   * actions: config(changes), edit(layer, name, index, value, label), hover(text, event),
+   * unhover().
+   */
+  constructor(container, settings, actions) {
+    this.container = container;
+    this.settings = settings;
+    this.actions = actions;
+    this.key = "";
+  }
+
+  /** Which map colours neuron k of layer index i (issue 14 adds z, δ, ∂C/∂b views). */
+  nodeMap(frame, i, k) {
+    return frame.heat[`a/${i}/${k}`];
+  }
+
+  /** The number an edge shows: W[k][j] of layer index i (later: ∂C/∂w, Δw). */
+  edgeValue(frame, i, k, j) {
+    return frame.params[i].W[k][j];
+  }
+
+  update(frame) {
+    const key = JSON.stringify([frame.config.features, frame.sizes,
+      frame.params.map((p) => [p.bias, p.activation]), this.container.clientWidth]);
+    if (key !== this.key) this.build(frame);
+    this.key = key;
+    this.paint(frame);
+  }
+
+  // ---------------------------------------------------------------- layout
+  build(frame) {
+    const all = Object.keys(this.settings.features);
+    const active = frame.config.features;
+    const sizes = frame.sizes;
+    const L = sizes.length - 1;
+    const columns = L + 1;
+    const width = Math.max(this.container.clientWidth, 360);
+    const x = (c) => SIDE + (c * (width - SIDE - NODE - 8)) / Math.max(columns - 1, 1);
+    const y = (row) => TOP + row * (NODE + GAP);
+    const rows = [all.length, ...sizes.slice(1)];
+    const units = frame.params.map((p) => p.bias === "unit");
+    const tallest = Math.max(...rows.map((n, c) => n + (units[c] ? 1 : 0)));
+    const stage = element("div", { class: "stage" });
+    stage.style.height = `${y(tallest) + 8}px`;
+    const edges = svg("svg", { class: "edges", width: String(width), height: stage.style.height });
+    this.maps = element("canvas", { class: "maps", width: String(width),
+      height: String(y(tallest) + 8) });
+    this.context = this.maps.getContext("2d");
+    stage.append(edges, this.maps);
+    this.nodes = [];
+    this.edges = [];
+    this.features = [];
+    // the input column: every feature, the active ones feeding layer 1
+    const group = element("div", { "data-testid": "set-features", role: "group",
+      "aria-label": "input features: click one to switch it on or off" });
+    stage.append(group);
+    all.forEach((name, row) => {
+      const on = active.includes(name);
+      const node = element("button", { class: `node feature${on ? " on" : ""}`, type: "button",
+        "data-testid": "feature", "data-feature": name, "aria-pressed": String(on),
+        "aria-label": `feature ${this.settings.features[name]} ${on ? "on" : "off"}` });
+      node.style.left = `${x(0)}px`;
+      node.style.top = `${y(row)}px`;
+      const label = element("span", { class: "feature-label" }, this.settings.features[name]);
+      node.append(label);
+      node.addEventListener("click", () => {
+        const next = on ? active.filter((f) => f !== name) : [...active, name];
+        this.actions.config({ features: next });
+      });
+      group.append(node);
+      this.features.push({ at: [x(0) + 1, y(row) + 1], j: active.indexOf(name) });
+    });
+    const position = (c, row) => [x(c) + NODE / 2, y(row) + NODE / 2];
+    const source = (l, j) => (l === 1 ? position(0, all.indexOf(active[j])) : position(l - 1, j));
+    for (let l = 1; l <= L; l += 1) {
+      const n = sizes[l];
+      const nIn = sizes[l - 1];
+      const unitRow = rows[l - 1];
+      if (units[l - 1]) {  // the bias unit feeding layer l: a constant-1 node
+        const unit = element("div", { class: "node unit", "data-testid": "bias-unit",
+          "data-layer": String(l), title: `bias unit of layer ${l}: activation 1` }, "1");
+        unit.style.left = `${x(l - 1)}px`;
+        unit.style.top = `${y(unitRow)}px`;
+        stage.append(unit);
+      }
+      for (let k = 0; k < n; k += 1) {
+        const [x2, y2] = position(l, k);
+        const from = [...Array(nIn).keys()].map((j) => [j, source(l, j)]);
+        if (units[l - 1]) from.push([nIn, position(l - 1, unitRow)]);
+        for (const [j, [x1, y1]] of from) {
+          const middle = (x1 + x2) / 2;
+          const path = svg("path", { d: `M${x1 + NODE / 2},${y1} C${middle},${y1} ${middle},${y2} ${x2 - NODE / 2},${y2}`,
+            "data-testid": "edge", "data-layer": String(l), "data-to": String(k + 1),
+            "data-from": j === nIn ? "unit" : String(j + 1) });
+          this.hoverable(path, (frame2) => this.edgeText(frame2, l, k, j, j === nIn),
+            () => this.editEdge(l, k, j, j === nIn));
+          edges.append(path);
+          this.edges.push({ path, i: l - 1, k, j });
+        }
+        const node = element("div", { class: "node neuron", "data-testid": "neuron",
+          "data-layer": String(l), "data-index": String(k + 1), tabindex: "0",
+          "aria-label": `neuron ${k + 1} of layer ${l}` });
+        node.style.left = `${x(l)}px`;
+        node.style.top = `${y(k)}px`;
+        const bias = element("span", { class: `bias-mark ${frame.params[l - 1].bias}` });
+        node.append(bias);
+        this.hoverable(node, (frame2) => this.neuronText(frame2, l, k), () => this.editBias(l, k));
+        stage.append(node);
+        this.nodes.push({ at: [x(l) + 1, y(k) + 1], bias, i: l - 1, k });
+      }
+    }
+    this.container.replaceChildren(this.columnControls(frame, x, L), stage);
+  }
+
+  columnControls(frame, x, L) {
+    const bar = element("div", { class: "column-controls" });
+    const hidden = frame.config.hidden;
+    const rows = this.settings.byName;
+    const head = element("div", { class: "column", style: `left:${x(0) - 20}px` });
+    head.append(element("span", { class: "column-title" }, "features"));
+    bar.append(head);
+    for (let l = 1; l <= L; l += 1) {
+      const left = Math.min(x(l) - 24, this.container.clientWidth - 84);
+      const column = element("div", { class: "column", style: `left:${left}px` });
+      const output = l === L;
+      const title = output ? "output" : `layer ${l}`;
+      column.append(element("span", { class: "column-title" }, title));
+      if (!output) {
+        const buttons = element("div", { class: "neuron-buttons" });
+        for (const [symbol, change, testid] of [["+", 1, "add-neuron"], ["−", -1, "remove-neuron"]]) {
+          const button = element("button", { type: "button", "data-testid": testid,
+            "data-layer": String(l), "aria-label": `${change > 0 ? "add" : "remove"} a neuron in layer ${l}` }, symbol);
+          button.addEventListener("click", () => {
+            const next = [...hidden];
+            next[l - 1] += change;
+            if (next[l - 1] >= 1) this.actions.config({ hidden: next });
+          });
+          buttons.append(button);
+        }
+        column.append(buttons);
+        column.append(this.layerControl(rows.activation, frame, l, "σ"));
+      } else {
+        column.append(element("span", { class: "output-sigma" }, `σ ${frame.config.output}`));
+      }
+      column.append(this.layerControl(rows.bias, frame, l, "b"));
+      bar.append(column);
+    }
+    return bar;
+  }
+
+  /** Layer l's entry of a per-layer setting (activation, bias): "set-<name>-<l>". */
+  layerControl(row, frame, l, label) {
+    const control = makeControl(row, (name, value) => {
+      const list = [...frame.config[name]];
+      list[l - 1] = value;
+      this.actions.config({ [name]: list });
+    }, { testid: `set-${row.name}-${l}`, label });
+    control.set(frame.config[row.name][l - 1]);
+    return control.node;
+  }
+
+  // ---------------------------------------------------------------- hover and edit
+  hoverable(target, text, edit) {
+    target.addEventListener("mouseenter", (event) => {
+      if (this.frame) this.actions.hover(text(this.frame), event);
+    });
+    target.addEventListener("mousemove", (event) => {
+      if (this.frame) this.actions.hover(text(this.frame), event);
+    });
+    target.addEventListener("mouseleave", () => this.actions.unhover());
+    target.addEventListener("click", edit);
+    target.addEventListener("keydown", (event) => { if (event.key === "Enter") edit(); });
+  }
+
+  edgeText(frame, l, k, j, unit) {
+    const w = frame.params[l - 1].W[k][j];
+    const from = unit ? "the bias unit (activation 1)"
+      : l === 1 ? this.settings.features[frame.config.features[j]] : `neuron ${j + 1} of layer ${l - 1}`;
+    return `weight w${script("sub", k + 1)}${(unit ? "ᵤ" : script("sub", j + 1))}${script("sup", l)} = ${fixed(w)}\nfrom ${from} into neuron ${k + 1} of layer ${l}\nclick to edit`;
+  }
+
+  neuronText(frame, l, k) {
+    const p = frame.params[l - 1];
+    const map = this.nodeMap(frame, l - 1, k);
+    const b = p.b ? `b = ${fixed(p.b[k])} (${p.bias})` : p.bias === "unit" ? `bias unit weight ${fixed(p.W[k][p.W[k].length - 1])}` : "no bias";
+    const range = map ? `a over the plane: ${map.lo.toFixed(3)} … ${map.hi.toFixed(3)}` : "";
+    const edit = p.b ? "\nclick to edit b" : "";
+    return `neuron ${k + 1} of layer ${l}: σ = ${p.activation}\n${b}\n${range}${edit}`;
+  }
+
+  editEdge(l, k, j, unit) {
+    const w = this.frame.params[l - 1].W[k][j];
+    const label = unit ? `bias unit weight into neuron ${k + 1} of layer ${l}` : `w${script("sub", k + 1)}${script("sub", j + 1)}${script("sup", l)}`;
+    this.actions.edit(l - 1, "W", [k, j], w, label);
+  }
+
+  editBias(l, k) {
+    const p = this.frame.params[l - 1];
+    if (p.b) this.actions.edit(l - 1, "b", [k], p.b[k], `b${script("sub", k + 1)}${script("sup", l)}`);
+  }
+
+  // ---------------------------------------------------------------- painting
+  paint(frame) {
+    this.frame = frame;
+    const context = this.context;
+    for (const { at, j } of this.features) {
+      const map = j >= 0 ? frame.heat[`feature/${j}`] : null;
+      if (map) putNeuron(context, map, at[0], at[1]);
+      else context.clearRect(at[0], at[1], NODE, NODE);
+    }
+    for (const { at, bias, i, k } of this.nodes) {
+      const map = this.nodeMap(frame, i, k);
+      if (map) putNeuron(context, map, at[0], at[1]);
+      const b = frame.params[i].b;
+      bias.style.background = b ? css(diverging(b[k])) : "";
+    }
+    for (const edge of this.edges) {
+      // colour at 1/64 and width at 1/4 px: an edge whose look does not change is not touched
+      const w = this.edgeValue(frame, edge.i, edge.k, edge.j);
+      const look = `${Math.round(Math.max(-1, Math.min(1, w)) * 64)} ${Math.round(Math.min(8, 0.5 + 1.5 * Math.abs(w)) * 4)}`;
+      if (look === edge.look) continue;
+      edge.look = look;
+      edge.path.setAttribute("stroke", css(diverging(w)));
+      edge.path.setAttribute("stroke-width", String(Math.min(8, 0.5 + 1.5 * Math.abs(w))));
+    }
+  }
+}
