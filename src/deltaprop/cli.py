@@ -542,13 +542,20 @@ def playground(host: str, port: int, no_browser: bool, data: str, hidden: list[i
     Example:
       deltaprop playground --data spirals --hidden 8,8
     """
+    from deltaprop._validation import open_error
     from deltaprop.playground import server
 
     csv = data.lower().endswith(".csv")
+    content = b""
+    if csv:
+        try:
+            content = Path(data).read_bytes()
+        except OSError as e:
+            raise open_error(data, e) from None
     session = server.Session({"hidden": hidden, "seed": seed,
                               **({} if csv else {"dataset": data})})
     if csv:
-        session.upload_csv(Path(data).read_bytes())
+        session.upload_csv(content)
     sock = server.bind(host, port)
     address = server.url(host, sock)
     if not server.is_loopback(host):

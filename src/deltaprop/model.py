@@ -320,7 +320,7 @@ class Model:
         X_net = self.transform(X)
         if self.network.is_classifier:
             Y = self.network.targets(self.encode_targets(y), X_net.shape[0], "y")
-            return self.network.evaluate_targets(X_net, Y)
+            return self.network.evaluate_targets(X_net, Y, self.task)
         Y = _columns(y, "y").astype(np.float64)
         if Y.shape != (X_net.shape[0], self.n_outputs):
             raise DataError(f"`y` must have shape ({X_net.shape[0]}, {self.n_outputs}); "

@@ -494,17 +494,20 @@ class Network:
         X = self.check_X(X)
         return self.evaluate_targets(X, self.targets(y, X.shape[0], "y"))
 
-    def evaluate_targets(self, X: Array, Y: Array) -> dict[str, float]:
+    def evaluate_targets(self, X: Array, Y: Array, task: str | None = None) -> dict[str, float]:
         """Mean loss and the task's metrics for a checked X and an (m, n_L) target matrix Y.
 
         Classification: ``accuracy``. Multilabel: ``label_accuracy`` (the fraction of the
         m × k labels predicted right) and ``subset_accuracy`` (rows with every label right).
+        ``task`` overrides :attr:`task`: k sigmoid outputs may stand for k single classes
+        (one-vs-rest), which a Model's labels tell.
         """
+        task = self.task if task is None else task
         Z, A = self._output(X)
         result = {"loss": float(self.loss.per_sample(Z, A, Y).mean())}
-        if self.task == "classification":
+        if task == "classification":
             result["accuracy"] = metrics.accuracy(self.index_of(Y), self.index_of(A))
-        elif self.task == "multilabel":
+        elif task == "multilabel":
             result.update(metrics.multilabel_accuracy(Y > 0.5, A > 0.5))
         return result
 

@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from deltaprop.errors import DeltapropError
 from deltaprop.playground import data as plane
 from deltaprop.playground import export, features, frames, settings
 from deltaprop.playground.session import Session
@@ -124,14 +125,17 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def api(handler: Handler) -> Handler:
-    """Turns BadRequest and the library's ValueError/TypeError into 4xx JSON errors."""
+    """Turns BadRequest and the library's errors (DeltapropError) into 4xx JSON errors.
+
+    Anything else is a bug: Starlette answers it with a 500 and the server keeps running.
+    """
 
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
         except BadRequest as e:
             return error(str(e), e.status)
-        except (ValueError, TypeError) as e:
+        except DeltapropError as e:
             return error(str(e).splitlines()[0] if str(e) else type(e).__name__, 400)
 
     return wrapped

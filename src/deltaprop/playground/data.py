@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop import datasets
+from deltaprop.errors import DataError
 from deltaprop.preprocessing import split_indices
 
 MAX_UPLOAD_BYTES = 1_000_000  # a CSV upload larger than this is refused (413)
@@ -122,7 +123,7 @@ def generate(config: dict[str, Any], upload: PlaneData | None = None) -> PlaneDa
     rng = np.random.default_rng(seed)
     if name == "csv":
         if upload is None:
-            raise ValueError("dataset 'csv' needs an uploaded CSV file first")
+            raise DataError("dataset 'csv' needs an uploaded CSV file first")
         X = np.concatenate([upload.X_train, upload.X_test])
         y = np.concatenate([upload.y_train, upload.y_test])
         return _split(name, X, y, upload.task, upload.classes, test_size, rng)
@@ -160,21 +161,21 @@ def add_points(data: PlaneData, rows: Any) -> PlaneData:
         classes, or more than :data:`MAX_ADDED` added points in all.
     """
     if not isinstance(rows, list) or not rows:
-        raise ValueError("`points` must be a non-empty list of [x1, x2, label] rows")
+        raise DataError("`points` must be a non-empty list of [x1, x2, label] rows")
     for row in rows:
         if (not isinstance(row, list) or len(row) != 3 or
                 not all(isinstance(v, (int, float)) and not isinstance(v, bool) and
                         math.isfinite(v) for v in row)):
-            raise ValueError(f"each point must be [x1, x2, label], three finite numbers; "
+            raise DataError(f"each point must be [x1, x2, label], three finite numbers; "
                              f"got {row!r}")
     if data.added + len(rows) > MAX_ADDED:
-        raise ValueError(f"at most {MAX_ADDED} points can be added; reset the data first")
+        raise DataError(f"at most {MAX_ADDED} points can be added; reset the data first")
     new = np.array(rows, dtype=np.float64)
     if data.task == "classification":
         labels = new[:, 2]
         bad = labels[(labels != np.round(labels)) | (labels < 0) | (labels >= data.n_classes)]
         if bad.size:
-            raise ValueError(f"label {bad[0]:g} is not a class index 0..{data.n_classes - 1}")
+            raise DataError(f"label {bad[0]:g} is not a class index 0..{data.n_classes - 1}")
         y_new = labels.astype(np.int64)
     else:
         y_new = new[:, 2]
@@ -188,7 +189,7 @@ def read_csv(content: bytes, test_size: float, seed: int) -> PlaneData:
 
     Raises
     ------
-    ValueError
+    DataError
         Naming ``upload.csv`` and what is wrong: not 2 features, too many rows or classes,
         or anything ``load_csv`` refuses (no header, a non-numeric cell, …).
     """
@@ -198,18 +199,18 @@ def read_csv(content: bytes, test_size: float, seed: int) -> PlaneData:
             f.write(content)
         try:
             d = datasets.load_csv(path, seed=seed, dtype="float64", test_size=test_size)
-        except ValueError as e:
-            raise ValueError(str(e).replace(path, "upload.csv")) from None
+        except DataError as e:
+            raise DataError(str(e).replace(path, "upload.csv")) from None
     n = len(d.y_train) + len(d.y_test)
     if d.n_features != 2:
-        raise ValueError(f"upload.csv: needs 2 feature columns and a label; got "
+        raise DataError(f"upload.csv: needs 2 feature columns and a label; got "
                          f"{d.n_features} features")
     if d.y_train.ndim != 1:
-        raise ValueError("upload.csv: needs one label column")
+        raise DataError("upload.csv: needs one label column")
     if n > MAX_UPLOAD_ROWS:
-        raise ValueError(f"upload.csv: at most {MAX_UPLOAD_ROWS} rows; got {n}")
+        raise DataError(f"upload.csv: at most {MAX_UPLOAD_ROWS} rows; got {n}")
     if d.n_classes is not None and d.n_classes > MAX_CLASSES:
-        raise ValueError(f"upload.csv: at most {MAX_CLASSES} classes; got {d.n_classes}")
+        raise DataError(f"upload.csv: at most {MAX_CLASSES} classes; got {d.n_classes}")
     X = np.concatenate([d.X_train, d.X_test])
     return PlaneData(d.X_train, d.y_train, d.X_test, d.y_test, d.task, d.class_names,
                      "csv", domain_of(X))

@@ -1,9 +1,10 @@
 """Export: the playground's network as a model file, its data as CSV, and a Python snippet
 that reproduces the run with the library.
 
-:func:`write_model` is the one place a model file is written. Today it is
-``Network.save`` with the playground's notes in ``meta`` (the features, the settings, the
-step); when the library's ``Model`` (issue 12) lands it will write that instead.
+:func:`write_model` is the one place a model file is written: a :class:`deltaprop.Model`
+of the snapshot's network with the data's class names, no scaling (the playground trains on
+the feature values as they are) and the playground's notes in ``meta`` (the features, the
+settings, the step).
 
 The snippet replays the run's log (see ``session``): the same data, the same network, then
 one ``Network.fit`` call per segment, stopped after the segment's steps, with hand edits in
@@ -18,12 +19,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from deltaprop import __version__
+from deltaprop.model import Model
 from deltaprop.playground import data as plane
 from deltaprop.playground.session import Snapshot, make_optimizer, n_outputs, targets
-from deltaprop.preprocessing import Scaler
 
 DATA_FILE = "playground-data.csv"
 
@@ -36,7 +35,6 @@ def model_meta(snap: Snapshot) -> dict[str, Any]:
         "data_seed": config["data_seed"],
         "task": snap.data.task,
         "feature_shape": [len(config["features"])],
-        "preprocessing": Scaler("none").to_dict(),
         "features": list(config["features"]),
         "optimizer": {"name": config["optimizer"], "lr": config["lr"]},
         "batch_size": config["batch_size"],
@@ -47,12 +45,12 @@ def model_meta(snap: Snapshot) -> dict[str, Any]:
 
 def write_model(snap: Snapshot, path: str | os.PathLike[str]) -> None:
     """Write the snapshot's network to ``path`` as a ``.safetensors`` model file."""
-    net = snap.net  # the snapshot's own copy
-    net.meta = model_meta(snap)
-    # as `deltaprop train` does: trained on class indices, the names attached after, so
-    # predict answers with names and `deltaprop evaluate --data NAME` matches them
-    net.classes = None if snap.data.classes is None else np.asarray(snap.data.classes)
-    net.save(path)
+    # trained on class indices; the names in output order make predict answer with them
+    # and `deltaprop evaluate --data NAME` match them, as for `deltaprop train`
+    classes = None if snap.data.classes is None else list(snap.data.classes)
+    model = Model(snap.net, scaler="none", target_scaler=None, labels=classes,
+                  feature_names=list(snap.config["features"]), meta=model_meta(snap))
+    model.save(path)
 
 
 def model_bytes(snap: Snapshot) -> bytes:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from deltaprop.errors import ConfigError
+
 Feature = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 # name → (label for people, the column computed from x1 and x2)
@@ -35,9 +37,9 @@ def transform(points: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2:
-        raise ValueError(f"points must have shape (m, 2); got {points.shape}")
+        raise ConfigError(f"points must have shape (m, 2); got {points.shape}")
     unknown = [n for n in names if n not in FEATURES]
     if unknown:
-        raise ValueError(f"unknown feature {unknown[0]!r}; choose from {', '.join(FEATURES)}")
+        raise ConfigError(f"unknown feature {unknown[0]!r}; choose from {', '.join(FEATURES)}")
     x1, x2 = points[:, 0], points[:, 1]
     return np.column_stack([FEATURES[n][1](x1, x2) for n in names])

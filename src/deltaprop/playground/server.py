@@ -13,6 +13,7 @@ import threading
 import webbrowser
 from typing import Any
 
+from deltaprop.errors import DeltapropError
 from deltaprop.playground.app import LOOPBACK, create_app
 from deltaprop.playground.session import Session
 
@@ -29,12 +30,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class ServeError(DeltapropError, OSError):
+    """The server cannot listen where it was asked (a port in use, an unknown address)."""
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on (host, port); port 0 picks a free one.
 
     Raises
     ------
-    OSError
+    ServeError
         One line naming the address, e.g. when the port is in use.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -46,7 +51,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         reason = (e.strerror or str(e)).lower()
-        raise OSError(f"cannot serve on {host}:{port}: {reason}") from None
+        raise ServeError(f"cannot serve on {host}:{port}: {reason}") from None
     return sock
 
 

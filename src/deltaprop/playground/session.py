@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop import optim
+from deltaprop.errors import ConfigError
 from deltaprop.network import Network
 from deltaprop.playground import data as plane
 from deltaprop.playground import features, settings
@@ -42,7 +43,7 @@ TRAINING_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "decay_bias", "l
                  "batch_size", "reduction")
 
 
-class RequestError(ValueError):
+class RequestError(ConfigError):
     """A request the session refuses (the API answers 4xx); nothing was changed."""
 
 
@@ -97,9 +98,11 @@ class Run:
     def losses(self, net: Network | None = None) -> dict[str, dict[str, float]]:
         """Loss (and accuracy) of ``net`` (default: the run's) on all train and test data."""
         net = net or self.net
+        # one label per point: k sigmoid outputs are one-vs-rest classes, scored by argmax
+        task = "classification" if net.is_classifier else None
         with np.errstate(over="ignore", invalid="ignore"):
-            return {"train": net.evaluate_targets(self.trainer.X, self.trainer.Y),
-                    "test": net.evaluate_targets(self.X_test, self.Y_test)}
+            return {"train": net.evaluate_targets(self.trainer.X, self.trainer.Y, task),
+                    "test": net.evaluate_targets(self.X_test, self.Y_test, task)}
 
 
 def _finite(x: float) -> float | None:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from deltaprop import activations, initializers, losses, optim
+from deltaprop.errors import ConfigError
 from deltaprop.layers import BIAS_MODES
 from deltaprop.playground.features import FEATURES
 
@@ -41,7 +42,7 @@ MAX_NEURONS = 16  # per hidden layer
 HIDDEN_ACTIVATIONS = tuple(n for n, a in activations.ACTIVATIONS.items() if a.elementwise)
 
 
-class SettingError(ValueError):
+class SettingError(ConfigError):
     """A setting that does not exist, or a value of the wrong type or out of range."""
 
 
