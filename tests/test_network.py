@@ -21,14 +21,15 @@ from conftest import torch_activations
 from deltaprop import activations, gradcheck, losses
 from deltaprop.layers import BIAS_MODES
 
-HIDDEN = [name for name, a in activations.ACTIVATIONS.items() if a.elementwise]
+HIDDEN = [name for name, a in activations.ACTIVATIONS.items() if not a.output_only]
 # Every valid (output, loss) pair: a loss's own outputs, or any activation for mse.
 PAIRS = [
     (output, name)
     for name, loss in losses.LOSSES.items()
     for output in (loss.outputs or list(activations.ACTIVATIONS))
 ]
-CANONICAL = [("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse")]
+CANONICAL = [("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse"),
+             ("exp", "poisson")]
 
 
 def rel_err(a: Any, b: Any, scale: float | None = None) -> float:
@@ -55,7 +56,8 @@ def test_parametrisation_covers_every_valid_combination() -> None:
     }
     assert {o for o, loss in PAIRS if loss == "mse"} == set(activations.ACTIVATIONS)
     assert ("softmax", "cross_entropy") in PAIRS and ("sigmoid", "binary_cross_entropy") in PAIRS
-    assert len(PAIRS) == 11  # CE and BCE with their own output, mse with all 9
+    assert ("exp", "poisson") in PAIRS
+    assert len(PAIRS) == 13  # CE, BCE and poisson with their own output, mse with all 10
 
 
 # ------------------------------------------------------------ (a) finite differences
@@ -108,12 +110,14 @@ torch.set_num_threads(1)  # tensors of a few dozen entries: threads only add con
 TORCH_SIGMA = torch_activations()
 
 
-def torch_backprop(net: dp.Network, X: np.ndarray, Y: np.ndarray, reduction: str) -> Any:
+def torch_backprop(net: dp.Network, X: np.ndarray, Y: np.ndarray, reduction: str,
+                   sample_weight: np.ndarray | None = None) -> Any:
     """(loss, dW, db) by autograd, from the net's parameters, in the net's dtype.
 
     An independent statement of the model: nn.Linear-style z = a Wᵀ + b (a bias unit's column
     is W's last), torch's activations, and the per-sample losses written with torch's
-    stable primitives, reduced by mean or sum over samples.
+    stable primitives, reduced by mean or sum over samples — with ``sample_weight`` s, the
+    weighted loss Σ s_x C_x / Σ s_x (mean) or Σ s_x C_x (sum), differentiated by autograd.
     """
     tdtype = torch.float64 if net.dtype == np.float64 else torch.float32
     Ws = [torch.tensor(layer.W, dtype=tdtype, requires_grad=True) for layer in net.layers]
@@ -137,9 +141,17 @@ def torch_backprop(net: dp.Network, X: np.ndarray, Y: np.ndarray, reduction: str
         per_sample = -(T * F.log_softmax(Z, dim=1)).sum(dim=1)
     elif net.loss.name == "binary_cross_entropy":
         per_sample = F.binary_cross_entropy_with_logits(Z, T, reduction="none").sum(dim=1)
+    elif net.loss.name == "poisson":  # e^z − y z, plus the constant y log y − y of the deviance
+        nll = F.poisson_nll_loss(Z, T, log_input=True, full=False, reduction="none")
+        per_sample = (nll + torch.xlogy(T, T) - T).sum(dim=1)
     else:  # ½ ‖a − y‖² per sample (torch's MSELoss has no ½ and averages every element)
         per_sample = 0.5 * ((A - T) ** 2).sum(dim=1)
-    C = per_sample.mean() if reduction == "mean" else per_sample.sum()
+    if sample_weight is not None:
+        s = torch.tensor(np.asarray(sample_weight, dtype=net.dtype), dtype=tdtype)
+        C = (s * per_sample).sum()
+        C = C / s.sum() if reduction == "mean" else C
+    else:
+        C = per_sample.mean() if reduction == "mean" else per_sample.sum()
     C.backward()
     dW = [W.grad.numpy() for W in Ws]
     db = [None if b is None else b.grad.numpy() for b in bs]
@@ -572,8 +584,8 @@ BAD_INPUT = [
         "unknown activation",
         build(activation="swish"),
         ValueError,
-        r"unknown activation 'swish'; choose one of: elu, gelu, identity, leaky_relu, relu, "
-        r"sigmoid, softmax, softplus, tanh$",
+        r"unknown activation 'swish'; choose one of: elu, exp, gelu, identity, leaky_relu, "
+        r"relu, sigmoid, softmax, softplus, tanh$",
     ),
     (
         "unknown output",
@@ -585,7 +597,8 @@ BAD_INPUT = [
         "unknown loss",
         build(loss="hinge"),
         ValueError,
-        r"unknown loss 'hinge'; choose one of: binary_cross_entropy, cross_entropy, mse",
+        r"unknown loss 'hinge'; choose one of: binary_cross_entropy, cross_entropy, mse, "
+        r"poisson$",
     ),
     (
         "unknown bias",
@@ -623,6 +636,18 @@ BAD_INPUT = [
         build(activation="softmax"),
         ValueError,
         r"'softmax' is allowed only as the output \(layer 1 is hidden\)",
+    ),
+    (
+        "exp hidden",
+        build(activation="exp"),
+        ValueError,
+        r"'exp' is allowed only as the output \(layer 1 is hidden\)",
+    ),
+    (
+        "poisson with identity",
+        build(output="identity", loss="poisson"),
+        ValueError,
+        r"`output` 'identity' does not fit loss 'poisson'; use output='exp'",
     ),
     (
         "sigmoid with CE",

@@ -63,11 +63,19 @@ def check_fraction(name: str, value: Any) -> float:
     return v
 
 
-def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> np.ndarray:
+def is_scipy_sparse(X: Any) -> bool:
+    """True for any ``scipy.sparse`` matrix or array (recognised without importing SciPy)."""
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> Any:
     """``X`` as a finite 2-D array of ``dtype`` with ``n_columns`` columns.
 
-    A 1-D ``X`` of length ``n_columns`` is taken as one sample.
+    A 1-D ``X`` of length ``n_columns`` is taken as one sample. A ``scipy.sparse`` matrix
+    comes back as CSR (see :func:`as_csr`), never dense.
     """
+    if is_scipy_sparse(X):
+        return as_csr(name, X, n_columns, dtype)
     try:
         X = np.asarray(X)
     except (TypeError, ValueError) as e:
@@ -90,6 +98,24 @@ def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         row_sums = X @ np.ones(X.shape[1], dtype=X.dtype)
     if not np.isfinite(row_sums).all() and not np.isfinite(X).all():
+        raise ConfigError(f"`{name}` contains NaN or inf")
+    return X
+
+
+def as_csr(name: str, X: Any, n_columns: int, dtype: np.dtype) -> Any:
+    """A ``scipy.sparse`` ``X`` as a CSR matrix of ``dtype`` with finite stored values.
+
+    X itself when it already is one (nothing copied); the stored values alone are checked,
+    so the dense matrix is never formed.
+    """
+    if X.ndim != 2 or X.shape[1] != n_columns:
+        raise ConfigError(f"`{name}` must have shape (m, {n_columns}); got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ConfigError(f"`{name}` has no samples (shape {X.shape})")
+    if X.dtype.kind not in "biuf":
+        raise ConfigTypeError(f"`{name}` must hold numbers; got dtype {X.dtype}")
+    X = X.tocsr().astype(dtype, copy=False)
+    if not np.isfinite(X.data).all():
         raise ConfigError(f"`{name}` contains NaN or inf")
     return X
 
