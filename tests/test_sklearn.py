@@ -145,7 +145,7 @@ def test_dtype(rng, dtype, X_dtype, expected):
     assert clf.network_.dtype == expected
     assert clf.predict_proba(X).dtype == expected
     assert all(W.dtype == expected for W in clf.coefs_)
-    reg = MLPRegressor((5,), max_iter=1, dtype=dtype, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=1, dtype=dtype, random_state=0)
     with pytest.warns(ConvergenceWarning):
         reg.fit(X, y.astype(X_dtype))
     assert reg.predict(X).dtype == expected
@@ -170,7 +170,7 @@ def test_alpha_maps_to_weight_decay_over_batch_size(rng):
     """One full-batch SGD step equals scikit-learn's W ← W − η (∇W + (α/n) W), by hand."""
     n, alpha, eta = 25, 0.3, 0.05
     X, y = rng.normal(size=(n, 3)), rng.normal(size=n)
-    reg = MLPRegressor((4,), solver="sgd", momentum=0.0, alpha=alpha, learning_rate_init=eta,
+    reg = MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, alpha=alpha, learning_rate_init=eta,
                        batch_size=n, shuffle=False, dtype="float64", random_state=0)
     reg.partial_fit(X, y)  # builds the network, takes one step
     net = reg.network_
@@ -267,16 +267,18 @@ def test_binary_and_multilabel(rng):
 def test_other_optimizers_and_activations(rng):
     X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
     for solver in ("sgd", "adamw", "nadam", "rmsprop", "adagrad"):
-        reg = MLPRegressor((4,), solver=solver, max_iter=1, random_state=0)
+        reg = MLPRegressor(hidden_layer_sizes=(4,), solver=solver, max_iter=1, random_state=0)
         assert type(reg.fit(X, y)._optimizer).name == solver
-    reg = MLPRegressor((4,), activation="logistic", max_iter=1, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), activation="logistic", max_iter=1, random_state=0)
     assert reg.fit(X, y).network_.layers[0].activation.name == "sigmoid"
 
 
 # ----------------------------------------------------------------- scikit-learn's usual errors
 @pytest.mark.parametrize(
     ("params", "error"),
-    [({"solver": "lbfgs"}, "solver"), ({"activation": "swish"}, "activation"),
+    [({"solver": "newton"}, "solver"), ({"activation": "swish"}, "activation"),
+     ({"learning_rate": "cyclic"}, "learning_rate"), ({"n_iter_no_change": 2.5}, "n_iter_no"),
+     ({"max_fun": 0}, "max_fun"), ({"power_t": -1.0}, "power_t"),
      ({"alpha": -1.0}, "alpha"), ({"bias": "sometimes"}, "bias"), ({"dtype": "int8"}, "dtype"),
      ({"max_iter": 0}, "max_iter"), ({"batch_size": "big"}, "batch_size")],
 )
