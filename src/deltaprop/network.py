@@ -339,7 +339,7 @@ class Network:
         if not np.isfinite(s).all():
             raise ConfigError(f"`{name}` contains NaN or inf")
         if (s < 0).any():
-            raise ConfigError(f"`{name}` must be >= 0; got {s[s < 0][0]!r}")
+            raise ConfigError(f"`{name}` must be >= 0; got {float(s[s < 0][0]):g}")
         return np.ascontiguousarray(s, dtype=self.dtype)
 
     def targets(self, Y: Any, m: int, name: str = "Y") -> Array:

@@ -132,6 +132,11 @@ def _sklearn_init(rs: np.random.RandomState, units: list[int], activation: str
     return out
 
 
+def _squared_weights(net: Network) -> float:
+    """Σ‖W‖² over the layers' weights (a bias unit's column is a bias: not counted)."""
+    return sum(float(np.vdot(W, W)) for W in (layer.W_in for layer in net.layers))
+
+
 class _ParameterList(list):
     """``coefs_`` or ``intercepts_`` of a fitted estimator: views into ``network_``.
 
@@ -166,18 +171,32 @@ def _write(view: np.ndarray, value: Any, name: str) -> None:
 class _SklearnLoop(Callback):
     """The per-epoch bookkeeping of scikit-learn's stochastic solvers, as a fit callback:
     ``loss_curve_``, ``t_``, the no-improvement count, validation scores, the 'adaptive'
-    rate and ``verbose`` lines."""
+    rate and ``verbose`` lines.
+
+    The loss scikit-learn records adds, per batch, its penalty (α/2)‖W‖²/Σs at the weights
+    the batch's gradient was taken at, weighted by the batch's rows: (α/2)‖W_b‖² · m_b/Σs_b,
+    over the epoch's n rows. :meth:`penalty` (fit's gradient hook, which runs before each
+    step) adds the same, with m_b/Σs_b = 1/s̄ (exact without weights).
+    """
 
     def __init__(self, est: _BaseMLP, validation: tuple[Any, Any, Any] | None,
-                 n_train: int) -> None:
+                 n_train: int, mean_weight: float) -> None:
         self.est = est
         self.validation = validation
         self.n_train = n_train
+        self.scale = 0.5 * float(est.alpha) / mean_weight  # (α/2) / s̄
+        self.l2 = 0.0  # Σ_b (α/2)‖W_b‖² m_b/Σs_b over the epoch so far
         self.converged = False
+
+    def penalty(self, grads: Any, m: int) -> None:
+        """fit's gradient hook: the batch's L2 term, at the weights before its step."""
+        if self.scale:
+            self.l2 += self.scale * _squared_weights(self.est.network_)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
         est = self.est
-        loss = logs["loss"] + est._l2_term()
+        loss = logs["loss"] + self.l2 / self.n_train
+        self.l2 = 0.0
         est.n_iter_ += 1
         est.t_ += self.n_train
         est.loss_ = loss
@@ -403,13 +422,6 @@ class _BaseMLP(BaseEstimator):
             return float(self.alpha)
         return float(self.alpha) / batch_weight
 
-    def _l2_term(self) -> float:
-        """(α/2)·Σ‖W‖²/Σs, scikit-learn's penalty as it enters ``loss_curve_``."""
-        if not self.alpha:
-            return 0.0
-        total = sum(float(np.dot(W.ravel(), W.ravel())) for W in self.coefs_)
-        return 0.5 * float(self.alpha) * total / self._batch_weight
-
     def _make_optimizer(self, lam: float) -> optim.Optimizer:
         lr = float(self.learning_rate_init)
         common = {"weight_decay": lam, "decay_bias": bool(self.decay_bias)}
@@ -570,7 +582,6 @@ class _BaseMLP(BaseEstimator):
         """Full-batch L-BFGS: scikit-learn's loss (data loss + (α/2)‖W‖²/Σs), max_iter,
         max_fun and tol (the largest gradient entry), through ``optim.LBFGS``."""
         weight = float(s.sum()) if s is not None else float(X.shape[0])
-        self._batch_weight = weight
         lbfgs = optim.LBFGS(
             max_iter=int(self.max_iter), max_fun=int(self.max_fun), tol=float(self.tol),
             weight_decay=self._weight_decay(weight), decay_bias=bool(self.decay_bias),
@@ -610,14 +621,13 @@ class _BaseMLP(BaseEstimator):
         n = X.shape[0]
         self._batch = self._batch_size(n)
         mean_weight = float(s_train.mean()) if s_train is not None else 1.0
-        self._batch_weight = self._batch * mean_weight
         if not incremental or "_optimizer" not in self.__dict__:
-            self._optimizer = self._make_optimizer(self._weight_decay(self._batch_weight))
+            self._optimizer = self._make_optimizer(self._weight_decay(self._batch * mean_weight))
             self._schedule = None
             if self.learning_rate == "invscaling" and self.solver in _SCHEDULED_SOLVERS:
                 self._schedule = InverseScalingLR(float(self.power_t))
                 self._schedule.t = int(self.t_)  # scikit-learn's time step runs on over fits
-        loop = _SklearnLoop(self, validation, n)
+        loop = _SklearnLoop(self, validation, n, mean_weight)
         self.n_iter_ = 0
         try:
             train(
@@ -632,6 +642,7 @@ class _BaseMLP(BaseEstimator):
                 validation_data=held_out,
                 shuffle=bool(self.shuffle),
                 schedule=self._schedule,
+                gradient_hook=loop.penalty,
                 callbacks=[loop],
                 verbose=0,  # the estimator prints scikit-learn's lines itself (loop)
             )
