@@ -133,8 +133,15 @@ def _sklearn_init(rs: np.random.RandomState, units: list[int], activation: str
 
 
 def _squared_weights(net: Network) -> float:
-    """Σ‖W‖² over the layers' weights (a bias unit's column is a bias: not counted)."""
-    return sum(float(np.vdot(W, W)) for W in (layer.W_in for layer in net.layers))
+    """Σ‖W‖² over the layers' weights (a bias unit's column is a bias: not counted).
+
+    W is column-major: its transpose is row-major, which ``vdot`` reads without a copy.
+    """
+    total = 0.0
+    for layer in net.layers:
+        W = layer.W_in.T  # row-major (a bias unit's W_in is a slice: vdot copies it)
+        total += float(np.vdot(W, W))
+    return total
 
 
 class _ParameterList(list):
