@@ -21,7 +21,7 @@ import resource
 import time
 
 
-def tfidf_like(rows: int, cols: int, per_row: int, seed: int):  # noqa: ANN201 - a CSR matrix
+def tfidf_like(rows: int, cols: int, per_row: int, seed: int) -> tuple:
     """(X, y): a CSR float32 matrix with ``per_row`` terms a row, rows of unit length, and
     0/1 labels from the sign of a sparse linear score."""
     import numpy as np

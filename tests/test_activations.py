@@ -44,7 +44,8 @@ def test_registry_holds_the_design_activations() -> None:
 
 
 def test_unknown_name_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown activation 'swish'; choose one of: elu, exp, gelu"):
+    with pytest.raises(ValueError,
+                       match=r"unknown activation 'swish'; choose one of: elu, exp, gelu"):
         activations.get("swish")
     with pytest.raises(ValueError, match=r"unknown activation None"):
         activations.get(None)

@@ -761,7 +761,7 @@ def test_huge_finite_inputs_are_accepted(dtype):
 
 def test_float64_beyond_float32_range_is_named():
     net = dp.Network([2, 2], seed=0)  # float32
-    with pytest.raises(ValueError, match="beyond float32's range .* use float64"):
+    with pytest.raises(ValueError, match=r"beyond float32's range .* use float64"):
         net.check_X(np.full((3, 2), 1e300))
 
 

@@ -172,8 +172,9 @@ def test_alpha_maps_to_weight_decay_over_batch_size(rng):
     """One full-batch SGD step equals scikit-learn's W ← W − η (∇W + (α/n) W), by hand."""
     n, alpha, eta = 25, 0.3, 0.05
     X, y = rng.normal(size=(n, 3)), rng.normal(size=n)
-    reg = MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, alpha=alpha, learning_rate_init=eta,
-                       batch_size=n, shuffle=False, dtype="float64", random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, alpha=alpha,
+                       learning_rate_init=eta, batch_size=n, shuffle=False, dtype="float64",
+                       random_state=0)
     reg.partial_fit(X, y)  # builds the network, takes one step
     net = reg.network_
     before = [p.copy() for _, p in net.parameters()]
@@ -500,7 +501,7 @@ def test_sklearns_errors():
         MLPClassifier(early_stopping=True).fit([[1, 2], [2, 3], [3, 4], [4, 5]], [0, 0, 0, 1])
     with pytest.raises(ValueError, match="Sample weights must contain at least one non-zero"):
         MLPClassifier().fit(X, y, sample_weight=np.zeros(len(y)))
-    with pytest.raises(AttributeError, match="has no attribute .partial_fit."):
+    with pytest.raises(AttributeError, match=r"has no attribute .partial_fit."):
         MLPClassifier(solver="lbfgs").partial_fit(X, y)
 
 

@@ -7,8 +7,8 @@ is computed from z or from a = σ(z); Z and A are separate buffers, so σ'(z^l) 
 Softmax couples the neurons of a layer, so it has no elementwise σ'. Its backward step is the
 Jacobian-vector product ``vjp(Z, A, G, out)`` = A ⊙ (G − rowsum(G ⊙ A)); it is allowed only as
 an output activation (``output_only``), as is ``exp``, the Poisson rate, which stacked in hidden
-layers would compound to e^{e^z} and overflow. Every activation offers ``vjp``, so the output layer's eq. (9) is one
-call whatever σ is.
+layers would compound to e^{e^z} and overflow. Every activation offers ``vjp``, so the output
+layer's eq. (9) is one call whatever σ is.
 
 Parameters follow PyTorch's defaults: leaky_relu slope 0.01, elu α = 1, softplus β = 1,
 gelu in its tanh approximation.

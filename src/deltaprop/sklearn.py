@@ -40,6 +40,7 @@ scikit-learn does: that is scikit-learn's interface. The library below them prin
 from __future__ import annotations
 
 import warnings
+from itertools import pairwise
 from numbers import Integral, Real
 from typing import Any
 
@@ -125,7 +126,7 @@ def _sklearn_init(rs: np.random.RandomState, units: list[int], activation: str
     logistic network, else 6 (Glorot & Bengio, 2010; ``MLPClassifier._init_coef``)."""
     factor = 2.0 if activation == "logistic" else 6.0
     out = []
-    for n_in, n_out in zip(units[:-1], units[1:], strict=True):
+    for n_in, n_out in pairwise(units):
         bound = np.sqrt(factor / (n_in + n_out))
         coef = rs.uniform(-bound, bound, (n_in, n_out))
         out.append((coef, rs.uniform(-bound, bound, n_out)))
