@@ -29,9 +29,9 @@ from deltaprop import optim
 from deltaprop.sklearn import MLPClassifier, MLPRegressor
 
 # Checks that cannot pass, with the reason (parametrize_with_checks' expected_failed_checks).
-# None today: sparse input is declared unsupported in the tags (a dense engine), so
-# scikit-learn checks only that sparse X gets a clear error; the checks skipped at run time
-# (pandas not installed, SCIPY_ARRAY_API unset, no decision_function) skip themselves.
+# None: sparse input is declared supported in the tags and checked (CSR, CSC, COO, … with
+# sample weights: check_sample_weight_equivalence_on_sparse_data); the checks skipped at run
+# time (pandas not installed, SCIPY_ARRAY_API unset, no decision_function) skip themselves.
 EXPECTED_FAILED: dict[str, str] = {}
 
 no_convergence_warning = pytest.mark.filterwarnings(

@@ -68,6 +68,17 @@ def is_scipy_sparse(X: Any) -> bool:
     return hasattr(X, "tocsr") and hasattr(X, "nnz")
 
 
+def numeric_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as an array of numbers (bool, int or float), or a clear TypeError."""
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigTypeError(f"`{name}` must be an array of numbers; {e}") from None
+    if a.dtype.kind not in "biuf":
+        raise ConfigTypeError(f"`{name}` must hold numbers; got dtype {a.dtype}")
+    return a
+
+
 def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> Any:
     """``X`` as a finite 2-D array of ``dtype`` with ``n_columns`` columns.
 
@@ -76,12 +87,7 @@ def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> Any:
     """
     if is_scipy_sparse(X):
         return as_csr(name, X, n_columns, dtype)
-    try:
-        X = np.asarray(X)
-    except (TypeError, ValueError) as e:
-        raise ConfigTypeError(f"`{name}` must be an array of numbers; {e}") from None
-    if X.dtype.kind not in "biuf":
-        raise ConfigTypeError(f"`{name}` must hold numbers; got dtype {X.dtype}")
+    X = numeric_array(name, X)
     if X.ndim == 1 and X.shape[0] == n_columns:
         X = X[None, :]
     if X.ndim != 2 or X.shape[1] != n_columns:

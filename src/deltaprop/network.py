@@ -20,7 +20,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from deltaprop import activations, initializers, losses, metrics
-from deltaprop._validation import as_matrix, check_choice, check_int, is_scipy_sparse, lookup
+from deltaprop._validation import (
+    as_matrix,
+    check_choice,
+    check_int,
+    is_scipy_sparse,
+    lookup,
+    numeric_array,
+)
 from deltaprop.errors import ConfigError, ConfigTypeError
 from deltaprop.layers import BIAS_MODES, Dense, is_sparse
 from deltaprop.workspace import Workspace
@@ -327,12 +334,7 @@ class Network:
         """Sample weights as a (m,) array of the network's dtype (finite, ≥ 0), or None."""
         if sample_weight is None:
             return None
-        try:
-            s = np.asarray(sample_weight)
-        except (TypeError, ValueError) as e:
-            raise ConfigTypeError(f"`{name}` must be an array of numbers; {e}") from None
-        if s.dtype.kind not in "biuf":
-            raise ConfigTypeError(f"`{name}` must hold numbers; got dtype {s.dtype}")
+        s = numeric_array(name, sample_weight)
         if s.shape != (m,):
             raise ConfigError(f"`{name}` must have shape ({m},), one weight per sample; "
                               f"got {s.shape}")
