@@ -305,6 +305,7 @@ def test_validation_split_takes_the_weights_along(small):
      ({"sample_weight": np.ones(60), "backprop": lambda ws, r: 0.0},
       "does not combine with a custom `backprop`"),
      ({"validation_data": (np.zeros((2, 4)),)}, "`validation_data` must be")],
+    ids=["all zero", "custom backprop", "validation tuple"],
 )
 def test_bad_weighted_fit_arguments(small, kwargs, message):
     X, y = small
@@ -313,6 +314,13 @@ def test_bad_weighted_fit_arguments(small, kwargs, message):
 
 
 # ----------------------------------------------------------------- sparse X, schedules
+def test_sparse_X_with_a_custom_backprop_is_refused(small):
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = small
+    with pytest.raises(ValueError, match="sparse `X` does not combine with a custom `backprop`"):
+        _net().fit(sparse.csr_matrix(X), y, epochs=1, verbose=0, backprop=lambda ws, r: 0.0)
+
+
 def test_sparse_X_trains_as_dense(small):
     """The same fit on CSR rows and on the dense matrix: shuffled mini-batches, weights."""
     sparse = pytest.importorskip("scipy.sparse")

@@ -467,6 +467,9 @@ def fit(
     if s is not None and backprop is not None:
         raise ConfigError("`sample_weight` does not combine with a custom `backprop` "
                           "(distributed training sums unweighted gradients)")
+    if is_sparse(X) and backprop is not None:
+        raise ConfigError("a sparse `X` does not combine with a custom `backprop` "
+                          "(distributed training copies dense rows)")
     X_val = Y_val = s_val = None
     if validation_data is not None:
         X_val, Y_val, s_val = _validation_set(net, validation_data)
