@@ -281,7 +281,7 @@ def test_other_optimizers_and_activations(rng):
     ("params", "error"),
     [({"solver": "newton"}, "solver"), ({"activation": "swish"}, "activation"),
      ({"learning_rate": "cyclic"}, "learning_rate"), ({"n_iter_no_change": 2.5}, "n_iter_no"),
-     ({"max_fun": 0}, "max_fun"), ({"power_t": -1.0}, "power_t"),
+     ({"max_fun": 0}, "max_fun"), ({"power_t": -1.0}, "power_t"), ({"init": "xavier"}, "init"),
      ({"alpha": -1.0}, "alpha"), ({"bias": "sometimes"}, "bias"), ({"dtype": "int8"}, "dtype"),
      ({"max_iter": 0}, "max_iter"), ({"batch_size": "big"}, "batch_size")],
 )

@@ -62,6 +62,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from deltaprop import optim
 from deltaprop.errors import TrainingDiverged
+from deltaprop.initializers import INITIALIZERS
 from deltaprop.layers import BIAS_MODES
 from deltaprop.model import Model
 from deltaprop.network import Network
@@ -281,7 +282,7 @@ class _BaseMLP(BaseEstimator):
         "bias": [StrOptions(set(BIAS_MODES)), list, tuple],
         "bias_init": [Real],
         "decay_bias": ["boolean"],
-        "init": [str],
+        "init": [StrOptions({"sklearn", *INITIALIZERS})],
         "dtype": [StrOptions({"float32", "float64", "auto"})],
         "reduction": [StrOptions({"mean", "sum"})],
     }
