@@ -5,9 +5,9 @@ inputs; standardized targets for the regressor), on the same stratified 75/25 sp
 are test accuracy (classifiers) or test R² (regressor), in percent, averaged over seeds 0, 1, 2
 (``random_state``; the split is fixed). Fit time is the median over those three fits, each run
 on one BLAS thread (``threadpool_limits(1)``) so that neither side benefits from, or suffers
-by, the other processes on a shared machine. deltaprop runs in its default dtype, float32;
-scikit-learn in float64 (its only choice for float64 input); ``--dtype float64`` compares
-like with like.
+by, the other processes on a shared machine. deltaprop runs in float32 (``dtype="float32"``;
+its default ``"auto"`` would follow the float64 input, as scikit-learn does); scikit-learn in
+float64; ``--dtype float64`` compares like with like.
 
     PYTHONPATH=src python benchmarks/bench_sklearn.py [--dtype float32|float64]
 """

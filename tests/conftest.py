@@ -29,7 +29,7 @@ from deltaprop.layers import BIAS_MODES
 PIECEWISE = ("relu", "leaky_relu", "elu")
 KINK_MARGIN = 1e-3
 
-HIDDEN = [name for name, a in ACTIVATIONS.items() if a.elementwise]
+HIDDEN = [name for name, a in ACTIVATIONS.items() if not a.output_only]
 
 
 @pytest.fixture
@@ -83,6 +83,8 @@ def random_targets(
         return P / P.sum(axis=1, keepdims=True)
     if loss == "binary_cross_entropy":
         return rng.random((m, n_out)) if rng.random() < 0.5 else rng.integers(0, 2, (m, n_out))
+    if loss == "poisson":  # counts, zeros among them (0 log 0 = 0 in the loss)
+        return rng.poisson(2.0, size=(m, n_out)).astype(np.float64)
     return rng.normal(size=(m, n_out))
 
 
@@ -185,6 +187,7 @@ def torch_activations() -> dict[str, Any]:
         "elu": lambda z: F.elu(z, alpha=1.0),
         "softplus": lambda z: F.softplus(z, beta=1.0),
         "gelu": lambda z: F.gelu(z, approximate="tanh"),
+        "exp": torch.exp,
         "softmax": lambda z: torch.softmax(z, dim=1),
     }
 

@@ -484,3 +484,32 @@ def test_regression_learns_standardised_targets_and_predicts_in_their_units(
     assert abs(predicted.mean() - data.y_test.mean()) < 30  # in units, not standardised
     assert np.sqrt(np.mean((predicted - data.y_test) ** 2)) == pytest.approx(test["rmse"],
                                                                               rel=1e-4)
+
+
+def test_train_and_evaluate_on_a_sparse_npz(tmp_path: Path, capsys, monkeypatch) -> None:
+    """An .npz written by scipy.sparse.save_npz, labels from --target LABELS.npy: trained and
+    evaluated as CSR rows (the loader and the model keep them sparse, scaling 'none')."""
+    sparse = pytest.importorskip("scipy.sparse")
+    X = sparse.random(300, 40, density=0.15, format="csr", random_state=0, dtype=np.float64)
+    y = np.where(X[:, :20].sum(axis=1).A1 > X[:, 20:].sum(axis=1).A1, "spam", "ham")
+    sparse.save_npz(tmp_path / "X.npz", X)
+    np.save(tmp_path / "y.npy", y)
+    monkeypatch.chdir(tmp_path)
+    data = datasets.load("X.npz", target="y.npy")
+    assert data.X_train.format == "csr" and data.class_names == ["ham", "spam"]
+    code, out, err = run(["train", "--data", "X.npz", "--target", "y.npy", "--epochs", "40",
+                          "--hidden", "8", "--lr", "0.01", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["test"]["accuracy"] > 0.8  # a linear rule over the columns' sums
+    model = dp.load("model.safetensors")
+    assert model.scaler.kind == "none"
+    assert set(model.predict(data.X_test)) <= {"ham", "spam"}
+    code, out, err = run(["evaluate", "model.safetensors", "--data", "X.npz", "--target",
+                          "y.npy", "--json"], capsys)
+    assert code == 0 and json.loads(out)["accuracy"] == summary["test"]["accuracy"], err
+    code, _, err = run(["train", "--data", "X.npz", "--epochs", "1"], capsys)
+    assert code == 1 and "pass the labels as a .npy file: --target LABELS.npy" in err
+    np.save(tmp_path / "short.npy", y[:10])
+    code, _, err = run(["train", "--data", "X.npz", "--target", "short.npy"], capsys)
+    assert code == 1 and "(10,) labels for the 300 rows" in err

@@ -18,24 +18,27 @@ F = torch.nn.functional
 
 
 def test_registry_and_pairings() -> None:
-    assert set(losses.LOSSES) == {"mse", "cross_entropy", "binary_cross_entropy"}
+    assert set(losses.LOSSES) == {"mse", "cross_entropy", "binary_cross_entropy", "poisson"}
     for name, loss in losses.LOSSES.items():
         assert loss.name == name and losses.get(name) is loss
     assert losses.get("cross_entropy").outputs == ("softmax",)
     assert losses.get("binary_cross_entropy").outputs == ("sigmoid",)
+    assert losses.get("poisson").outputs == ("exp",)
     assert losses.get("mse").outputs is None  # any output activation
     canonical = {name: loss.canonical_output for name, loss in losses.LOSSES.items()}
     assert canonical == {
         "mse": "identity",
         "cross_entropy": "softmax",
         "binary_cross_entropy": "sigmoid",
+        "poisson": "exp",
     }
 
 
 def test_unknown_loss_lists_the_valid_ones() -> None:
     with pytest.raises(
         ValueError,
-        match=r"unknown loss 'hinge'; choose one of: binary_cross_entropy, cross_entropy, mse$",
+        match=r"unknown loss 'hinge'; choose one of: binary_cross_entropy, cross_entropy, mse, "
+        r"poisson$",
     ):
         losses.get("hinge")
 
@@ -49,6 +52,8 @@ def batch(rng, name: str, m: int = 6, n: int = 4):
         Y /= Y.sum(axis=1, keepdims=True)
     elif name == "binary_cross_entropy":
         Y = rng.random((m, n))
+    elif name == "poisson":  # counts, zeros among them
+        Y = rng.poisson(2.0, size=(m, n)).astype(np.float64)
     else:
         Y = rng.normal(size=(m, n))
     return Z, output(Z), Y
@@ -60,6 +65,8 @@ def torch_per_sample(name: str, Z, A, Y):
         return F.cross_entropy(Z, Y, reduction="none")
     if name == "binary_cross_entropy":
         return F.binary_cross_entropy(A, Y, reduction="none").sum(dim=1)
+    if name == "poisson":  # half the deviance: y log(y/a) − y + a, written as torch.xlogy
+        return (torch.xlogy(Y, Y) - torch.xlogy(Y, A) - Y + A).sum(dim=1)
     return 0.5 * F.mse_loss(A, Y, reduction="none").sum(dim=1)  # ½ ‖a − y‖² per sample
 
 
@@ -81,6 +88,24 @@ def test_loss_and_gradient_match_torch(rng, name) -> None:
     np.testing.assert_allclose(out, grad, rtol=1e-12)
 
 
+def test_poisson_is_half_the_deviance_and_zero_at_the_truth() -> None:
+    """C = y log(y/a) − y + a: 0 where a = y (y = 0 included: 0 log 0 = 0); by hand at
+    a = e, y = 2: 2 log(2/e) − 2 + e = 2 log 2 − 2 − 2 + e."""
+    loss = losses.get("poisson")
+    Y = np.array([[0.0, 1.0, 3.0]])
+    Z = np.log(np.array([[1e-300, 1.0, 3.0]]))  # a = y (a tiny rate for y = 0)
+    np.testing.assert_allclose(loss.per_sample(Z, np.exp(Z), Y), [1e-300], atol=1e-15)
+    C = loss.per_sample(np.array([[1.0]]), np.array([[np.e]]), np.array([[2.0]]))
+    np.testing.assert_allclose(C, [2 * np.log(2) - 4 + np.e], rtol=1e-13)  # 4 roundings of ~3
+
+
+def test_batch_loss_scalar_and_per_row_factors() -> None:
+    C = np.array([1.0, 2.0, 4.0])
+    assert losses.batch_loss(C, 0.5) == 3.5  # r Σ C
+    r = np.array([[0.5], [0.0], [0.25]])
+    assert losses.batch_loss(C, r) == 1.5  # Σ r_x C_x
+
+
 def test_mse_has_the_half() -> None:
     """C = ½ ‖a − y‖² per sample (seed 000's convention, so that δ^L = (a − y) σ'(z))."""
     A, Y = np.array([[1.0, 2.0]]), np.zeros((1, 2))
@@ -89,12 +114,14 @@ def test_mse_has_the_half() -> None:
 
 @pytest.mark.parametrize(
     ("name", "output"),
-    [("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid"), ("mse", "identity")],
+    [("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid"), ("mse", "identity"),
+     ("poisson", "exp")],
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_shortcut_equals_general_path(rng, name, output, dtype) -> None:
     """δ^L = a − y equals ∂C/∂a ⊙ σ'(z) (softmax: its Jacobian product) for each canonical
-    pair. The general path divides by a or a(1 − a) and multiplies it back: rounding only,
+    pair. The general path divides by a or a(1 − a) (poisson: 1 − y/a times a) and
+    multiplies it back: rounding only,
     so 1e-12 relative in float64 and 1e-5 in float32 (ε_mach 1.2e-7, a few dozen ulps).
     Logits of scale 3 keep a away from the clipping at ε_mach."""
     Z, _, Y = batch(rng, name)
@@ -158,7 +185,9 @@ def test_fused_softmax_cross_entropy_equals_torch(rng, dtype) -> None:
     Y[3] = [0.5, 0.25, 0.25, 0.0, 0.0]  # a target distribution, not one-hot
     A = np.empty_like(Z)
     lse, row = np.empty(9, dtype), np.empty(9, dtype)
-    total = losses.softmax_cross_entropy(Z, Y, A, lse, row)
+    C = losses.softmax_cross_entropy(Z, Y, A, lse, row)
+    assert C is lse  # each sample's C, in the scratch vector
+    total = float(C.sum())
     z = torch.tensor(Z, dtype=torch.float64)
     want = float(F.cross_entropy(z, torch.tensor(Y, dtype=torch.float64), reduction="sum"))
     tol = 1e-12 if dtype == "float64" else 1e-5

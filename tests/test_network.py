@@ -17,18 +17,19 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from conftest import torch_activations
+from conftest import random_targets, torch_activations
 from deltaprop import activations, gradcheck, losses
 from deltaprop.layers import BIAS_MODES
 
-HIDDEN = [name for name, a in activations.ACTIVATIONS.items() if a.elementwise]
+HIDDEN = [name for name, a in activations.ACTIVATIONS.items() if not a.output_only]
 # Every valid (output, loss) pair: a loss's own outputs, or any activation for mse.
 PAIRS = [
     (output, name)
     for name, loss in losses.LOSSES.items()
     for output in (loss.outputs or list(activations.ACTIVATIONS))
 ]
-CANONICAL = [("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse")]
+CANONICAL = [("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse"),
+             ("exp", "poisson")]
 
 
 def rel_err(a: Any, b: Any, scale: float | None = None) -> float:
@@ -55,7 +56,8 @@ def test_parametrisation_covers_every_valid_combination() -> None:
     }
     assert {o for o, loss in PAIRS if loss == "mse"} == set(activations.ACTIVATIONS)
     assert ("softmax", "cross_entropy") in PAIRS and ("sigmoid", "binary_cross_entropy") in PAIRS
-    assert len(PAIRS) == 11  # CE and BCE with their own output, mse with all 9
+    assert ("exp", "poisson") in PAIRS
+    assert len(PAIRS) == 13  # CE, BCE and poisson with their own output, mse with all 10
 
 
 # ------------------------------------------------------------ (a) finite differences
@@ -108,12 +110,14 @@ torch.set_num_threads(1)  # tensors of a few dozen entries: threads only add con
 TORCH_SIGMA = torch_activations()
 
 
-def torch_backprop(net: dp.Network, X: np.ndarray, Y: np.ndarray, reduction: str) -> Any:
+def torch_backprop(net: dp.Network, X: np.ndarray, Y: np.ndarray, reduction: str,
+                   sample_weight: np.ndarray | None = None) -> Any:
     """(loss, dW, db) by autograd, from the net's parameters, in the net's dtype.
 
     An independent statement of the model: nn.Linear-style z = a Wᵀ + b (a bias unit's column
     is W's last), torch's activations, and the per-sample losses written with torch's
-    stable primitives, reduced by mean or sum over samples.
+    stable primitives, reduced by mean or sum over samples — with ``sample_weight`` s, the
+    weighted loss Σ s_x C_x / Σ s_x (mean) or Σ s_x C_x (sum), differentiated by autograd.
     """
     tdtype = torch.float64 if net.dtype == np.float64 else torch.float32
     Ws = [torch.tensor(layer.W, dtype=tdtype, requires_grad=True) for layer in net.layers]
@@ -137,9 +141,17 @@ def torch_backprop(net: dp.Network, X: np.ndarray, Y: np.ndarray, reduction: str
         per_sample = -(T * F.log_softmax(Z, dim=1)).sum(dim=1)
     elif net.loss.name == "binary_cross_entropy":
         per_sample = F.binary_cross_entropy_with_logits(Z, T, reduction="none").sum(dim=1)
+    elif net.loss.name == "poisson":  # e^z − y z, plus the constant y log y − y of the deviance
+        nll = F.poisson_nll_loss(Z, T, log_input=True, full=False, reduction="none")
+        per_sample = (nll + torch.xlogy(T, T) - T).sum(dim=1)
     else:  # ½ ‖a − y‖² per sample (torch's MSELoss has no ½ and averages every element)
         per_sample = 0.5 * ((A - T) ** 2).sum(dim=1)
-    C = per_sample.mean() if reduction == "mean" else per_sample.sum()
+    if sample_weight is not None:
+        s = torch.tensor(np.asarray(sample_weight, dtype=net.dtype), dtype=tdtype)
+        C = (s * per_sample).sum()
+        C = C / s.sum() if reduction == "mean" else C
+    else:
+        C = per_sample.mean() if reduction == "mean" else per_sample.sum()
     C.backward()
     dW = [W.grad.numpy() for W in Ws]
     db = [None if b is None else b.grad.numpy() for b in bs]
@@ -572,8 +584,8 @@ BAD_INPUT = [
         "unknown activation",
         build(activation="swish"),
         ValueError,
-        r"unknown activation 'swish'; choose one of: elu, gelu, identity, leaky_relu, relu, "
-        r"sigmoid, softmax, softplus, tanh$",
+        r"unknown activation 'swish'; choose one of: elu, exp, gelu, identity, leaky_relu, "
+        r"relu, sigmoid, softmax, softplus, tanh$",
     ),
     (
         "unknown output",
@@ -585,7 +597,8 @@ BAD_INPUT = [
         "unknown loss",
         build(loss="hinge"),
         ValueError,
-        r"unknown loss 'hinge'; choose one of: binary_cross_entropy, cross_entropy, mse",
+        r"unknown loss 'hinge'; choose one of: binary_cross_entropy, cross_entropy, mse, "
+        r"poisson$",
     ),
     (
         "unknown bias",
@@ -623,6 +636,18 @@ BAD_INPUT = [
         build(activation="softmax"),
         ValueError,
         r"'softmax' is allowed only as the output \(layer 1 is hidden\)",
+    ),
+    (
+        "exp hidden",
+        build(activation="exp"),
+        ValueError,
+        r"'exp' is allowed only as the output \(layer 1 is hidden\)",
+    ),
+    (
+        "poisson with identity",
+        build(output="identity", loss="poisson"),
+        ValueError,
+        r"`output` 'identity' does not fit loss 'poisson'; use output='exp'",
     ),
     (
         "sigmoid with CE",
@@ -732,3 +757,142 @@ def test_huge_finite_inputs_are_accepted(dtype):
     with np.errstate(over="ignore"):
         assert not np.isfinite(X @ np.ones(3, dtype=dtype)).all()  # the screen would refuse
     assert net.check_X(X) is not None
+
+
+def test_float64_beyond_float32_range_is_named():
+    net = dp.Network([2, 2], seed=0)  # float32
+    with pytest.raises(ValueError, match=r"beyond float32's range .* use float64"):
+        net.check_X(np.full((3, 2), 1e300))
+
+
+# ------------------------------------------------------------ (e) sample weights
+def weights(rng: np.random.Generator, m: int) -> np.ndarray:
+    """Random weights ≥ 0, a zero among them, never all zero."""
+    s = rng.uniform(0.0, 3.0, size=m)
+    s[int(rng.integers(m))] = 0.0
+    s[int(rng.integers(m))] += 0.5  # at least one positive (a 0 drawn twice stays ≥ 0.5)
+    return s
+
+
+@pytest.mark.parametrize("bias", ["learned", "frozen", "unit"])
+@pytest.mark.parametrize(("output", "loss"), PAIRS)
+def test_weighted_backprop_matches_torch(problem, rng, output, loss, bias) -> None:
+    """Σ s_x ∂C_x/∂w (÷ Σ s_x for the mean) equals autograd of torch's weighted loss, every
+    loss and output, both reductions, float64, to TORCH_TOL (1e-10, its comment says why)."""
+    net, X, Y = problem(hidden="tanh", output=output, loss=loss, bias=bias, depth=(1, 3))
+    s = weights(rng, X.shape[0])
+    for reduction in ("mean", "sum"):
+        g = net.backprop(X, Y, reduction, sample_weight=s)
+        want_loss, dW, db = torch_backprop(net, X, Y, reduction, sample_weight=s)
+        assert rel_err(g.loss, want_loss) <= TORCH_TOL["float64"]
+        for i in range(len(net.layers)):
+            assert rel_err(g.dW[i], dW[i]) <= TORCH_TOL["float64"], (reduction, i, "W")
+            if db[i] is not None:
+                assert rel_err(g.db[i], db[i]) <= TORCH_TOL["float64"], (reduction, i, "b")
+
+
+@pytest.mark.parametrize(("output", "loss"), CANONICAL)
+def test_integer_weights_equal_repeated_samples(problem, rng, output, loss) -> None:
+    """Weight k is the sample k times: same loss and gradients, mean and sum (rounding
+    only: the sums run in another order, 1e-12 relative)."""
+    net, X, Y = problem(hidden="sigmoid", output=output, loss=loss, bias="learned")
+    s = rng.integers(0, 4, size=X.shape[0])
+    s[0] = max(s[0], 1)
+    repeated = np.repeat(np.arange(X.shape[0]), s)
+    Y = np.asarray(Y)
+    for reduction in ("mean", "sum"):
+        g = net.backprop(X, Y, reduction, sample_weight=s)
+        h = net.backprop(X[repeated], Y[repeated], reduction)
+        assert rel_err(g.loss, h.loss) <= 1e-12
+        for i in range(len(net.layers)):
+            assert rel_err(g.dW[i], h.dW[i]) <= 1e-12
+            assert rel_err(g.db[i], h.db[i]) <= 1e-12
+
+
+def test_zero_weights_equal_dropping_samples(problem, rng) -> None:
+    net, X, Y = problem(hidden="relu", output="softmax", loss="cross_entropy", m=6)
+    s = np.array([1.0, 0.0, 2.0, 0.0, 0.5, 1.0])
+    kept = s > 0
+    Y = np.asarray(Y)
+    for reduction in ("mean", "sum"):
+        g = net.backprop(X, Y, reduction, sample_weight=s)
+        h = net.backprop(X[kept], Y[kept], reduction, sample_weight=s[kept])
+        assert rel_err(g.loss, h.loss) <= 1e-14
+        for i in range(len(net.layers)):
+            assert rel_err(g.dW[i], h.dW[i]) <= 1e-14
+        # δ stays the per-sample error signal (eq. 6); only its use in (10), (14) is weighted
+        np.testing.assert_array_equal(g.delta[-1], net.backprop(X, Y, reduction).delta[-1])
+
+
+def test_unit_weights_equal_no_weights_and_zero_weights_give_zero(problem) -> None:
+    net, X, Y = problem(hidden="tanh", output="identity", loss="mse")
+    m = X.shape[0]
+    for reduction in ("mean", "sum"):
+        g = net.backprop(X, Y, reduction, sample_weight=np.ones(m))
+        h = net.backprop(X, Y, reduction)
+        assert rel_err(g.loss, h.loss) <= 1e-14  # a dot product instead of r · sum
+        for i in range(len(net.layers)):
+            np.testing.assert_array_equal(g.dW[i], h.dW[i])  # r_x = 1/m is the same r
+    z = net.backprop(X, Y, "mean", sample_weight=np.zeros(m))  # 0/0: defined as 0
+    assert z.loss == 0 and all(not dW.any() for dW in z.dW)
+
+
+@pytest.mark.parametrize(
+    ("s", "match"),
+    [(np.ones(2), r"`sample_weight` must have shape \(3,\), one weight per sample; got \(2,\)"),
+     (np.array([1.0, -1.0, 1.0]), r"`sample_weight` must be >= 0; got -1"),
+     (np.array([1.0, np.nan, 1.0]), "`sample_weight` contains NaN or inf"),
+     (np.array(["a", "b", "c"]), "`sample_weight` must hold numbers")],
+)
+def test_bad_sample_weight(s, match) -> None:
+    net = dp.Network([2, 2], seed=0)
+    with pytest.raises(ValueError, match=match):
+        net.backprop(np.zeros((3, 2)), [0, 1, 0], sample_weight=s)
+
+
+# ------------------------------------------------------------ (f) sparse input
+sparse = pytest.importorskip("scipy.sparse")
+
+
+@pytest.mark.parametrize("m", [1, 7])
+@pytest.mark.parametrize(("output", "loss"), CANONICAL)
+def test_sparse_input_gradients_equal_the_dense_path(rng, output, loss, m) -> None:
+    """A CSR X gives the dense path's loss, δ, dW and db (m = 1: the online branch of
+    eq. 10), with and without weights. Same products over the nonzeros only: 1e-13."""
+    n_out = 3
+    net = dp.Network([40, 6, n_out], activation="tanh", output=output, loss=loss,
+                     dtype="float64", seed=int(rng.integers(1000)))
+    X = sparse.random(m, 40, density=0.1, format="csr", random_state=int(rng.integers(1000)),
+                      dtype=np.float64)
+    Y = random_targets(rng, loss, m, n_out)
+    for s in (None, rng.uniform(0.5, 2.0, m)):
+        for reduction in ("mean", "sum"):
+            g = net.backprop(X, Y, reduction, sample_weight=s)
+            h = net.backprop(X.toarray(), Y, reduction, sample_weight=s)
+            assert rel_err(g.loss, h.loss) <= 1e-13
+            for i in range(2):
+                assert rel_err(g.dW[i], h.dW[i]) <= 1e-13
+                assert rel_err(g.db[i], h.db[i]) <= 1e-13
+                assert rel_err(g.delta[i], h.delta[i]) <= 1e-13
+
+
+def test_sparse_input_predicts_as_dense_and_stays_sparse(rng, monkeypatch) -> None:
+    net = dp.Network([30, 5, 3], dtype="float64", seed=0)
+    X = sparse.random(50, 30, density=0.2, format="csc", random_state=0)  # any format: CSR
+    monkeypatch.setattr("deltaprop.network.INFERENCE_BLOCK", 16)  # several CSR blocks
+    np.testing.assert_allclose(net.predict_proba(X), net.predict_proba(X.toarray()),
+                               rtol=1e-13, atol=1e-15)
+    checked = net.check_X(X.tocsr())
+    assert checked.format == "csr" and checked.nnz == X.nnz  # never densified
+
+
+def test_sparse_input_errors() -> None:
+    net = dp.Network([4, 2], bias="unit", seed=0)
+    with pytest.raises(ValueError, match="sparse, and layer 1 has a bias unit"):
+        net.backprop(sparse.eye(3, 4, format="csr"), [0, 1, 0])
+    net = dp.Network([4, 2], seed=0)
+    X = sparse.csr_matrix(np.array([[np.nan, 0, 0, 1.0]]))
+    with pytest.raises(ValueError, match="`X` contains NaN or inf"):
+        net.forward(X)
+    with pytest.raises(ValueError, match=r"must have shape \(m, 4\); got shape \(1, 3\)"):
+        net.forward(sparse.csr_matrix(np.ones((1, 3))))

@@ -23,7 +23,8 @@ ort = pytest.importorskip("onnxruntime")
 
 HIDDEN = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "gelu", "identity")
 BIAS = ("learned", "frozen", "none", "unit")
-OUTPUTS = (("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse"))
+OUTPUTS = (("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"), ("identity", "mse"),
+           ("exp", "poisson"))
 ATOL = {"float32": 1e-5, "float64": 1e-12}
 
 

@@ -25,6 +25,7 @@ import torch
 
 import deltaprop as dp
 from deltaprop import blas, optim
+from deltaprop.errors import TrainingDiverged
 from deltaprop.network import Gradients
 
 SIZES = [4, 5, 3]
@@ -565,3 +566,119 @@ def test_clip_grad_norm_of_float32_gradients_near_1e20_is_finite_and_right() -> 
                         + float(np.sum(g2.astype(np.float64) ** 2)))
     assert clipped == pytest.approx(1.0, rel=1e-5)  # float32 rounding of the scaled entries
     assert g1.dtype == g2.dtype == np.float32 and np.all(g1 > 0) and np.all(g2 < 0)
+
+
+# ----------------------------------------------------------------- L-BFGS (full batch)
+def _ridge_problem(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    X = rng.normal(size=(40, 3))
+    Y = X @ rng.normal(size=(3, 2)) + 0.5 + 0.1 * rng.normal(size=(40, 2))
+    return X, Y
+
+
+def test_lbfgs_finds_the_ridge_solution(rng) -> None:
+    """One linear layer with mse and L2 is ridge regression, whose minimiser solves
+    (AᵀA/n + λD) θ = AᵀY/n, A = [X, 1], D = diag(1, …, 1, 0) (the bias is not decayed).
+
+    L-BFGS-B also stops once an iteration lowers the loss by less than SciPy's default
+    ftol ≈ 2.2e-9 relative (scikit-learn keeps that default too): the loss then lies within
+    a few 1e-9 of the optimum, so 1e-8 relative, and θ — the loss is quadratic in θ — within
+    about √1e-9 ≈ 3e-5 relative; 1e-4."""
+    X, Y = _ridge_problem(rng)
+    n, lam = len(X), 0.3
+    net = dp.Network([3, 2], output="identity", loss="mse", dtype="float64", seed=0)
+    result = optim.LBFGS(tol=1e-10, weight_decay=lam).minimize(net, X, Y)
+    A = np.hstack([X, np.ones((n, 1))])
+    D = np.diag([1.0, 1.0, 1.0, 0.0])
+    theta = np.linalg.solve(A.T @ A / n + lam * D, A.T @ Y / n)
+    np.testing.assert_allclose(net.layers[0].W, theta[:3].T, rtol=1e-4)
+    np.testing.assert_allclose(net.layers[0].b, theta[3], rtol=1e-4)
+    assert result.converged and result.n_iter <= result.n_fun
+    residual = A @ theta - Y
+    best = 0.5 * np.mean(np.sum(residual**2, axis=1)) + 0.5 * lam * np.sum(theta[:3] ** 2)
+    assert best <= result.loss <= best * (1 + 1e-8)
+
+
+@pytest.mark.parametrize("bias", ["learned", "frozen", "unit", "none"])
+def test_lbfgs_objective_gradient_is_the_finite_difference(rng, bias) -> None:
+    """The packed gradient SciPy receives (data loss + (λ/2)‖θ ⊙ d‖², weights and blocks)
+    equals central differences of the packed loss: 1e-7 of the largest entry."""
+    from deltaprop.optim import _FullBatch
+
+    X = rng.normal(size=(9, 3))
+    y = rng.integers(0, 3, 9)
+    net = dp.Network([3, 4, 3], activation="tanh", bias=bias, dtype="float64", seed=1)
+    for decay_bias in (False, True):
+        f = _FullBatch(net, X, y, "mean", rng.uniform(0, 2, 9),
+                       optim.LBFGS(weight_decay=0.7, decay_bias=decay_bias))
+        theta = f.theta() + rng.normal(scale=0.1, size=f.theta().size)
+        _, grad = f(theta)
+        eps, numeric = 1e-6, np.empty_like(theta)
+        for k in range(theta.size):
+            step = np.zeros_like(theta)
+            step[k] = eps
+            numeric[k] = (f(theta + step)[0] - f(theta - step)[0]) / (2 * eps)
+        assert np.max(np.abs(grad - numeric)) <= 1e-7 * np.max(np.abs(numeric))
+
+
+def test_lbfgs_blocks_weights_and_sparse_rows_give_the_same_fit(rng, monkeypatch) -> None:
+    """Blocks of 7 rows = one block; integer weights = repeated rows; CSR = dense.
+    The same L-BFGS path up to rounding: 1e-8 after 15 iterations."""
+    sparse = pytest.importorskip("scipy.sparse")
+    X = np.where(rng.random((30, 5)) < 0.5, rng.normal(size=(30, 5)), 0.0)
+    y = rng.integers(0, 3, 30)
+    s = rng.integers(1, 4, 30)
+
+    def fit(X, y, **kwargs):
+        net = dp.Network([5, 6, 3], activation="tanh", dtype="float64", seed=2)
+        optim.LBFGS(max_iter=15, weight_decay=1e-3).minimize(net, X, y, **kwargs)
+        return np.concatenate([p.ravel() for _, p in net.parameters()])
+
+    one_block = fit(X, y, sample_weight=s)
+    np.testing.assert_allclose(fit(sparse.csr_matrix(X), y, sample_weight=s), one_block,
+                               rtol=1e-8, atol=1e-10)
+    rows = np.repeat(np.arange(30), s)
+    np.testing.assert_allclose(fit(X[rows], y[rows]), one_block, rtol=1e-8, atol=1e-10)
+    monkeypatch.setattr("deltaprop.optim.INFERENCE_BLOCK", 7)
+    np.testing.assert_allclose(fit(X, y, sample_weight=s), one_block, rtol=1e-8, atol=1e-10)
+
+
+def test_lbfgs_limits_callback_and_frozen_biases(rng) -> None:
+    X = rng.normal(size=(50, 4))
+    y = rng.integers(0, 2, 50)
+    net = dp.Network([4, 8, 1], output="sigmoid", loss="binary_cross_entropy",
+                     bias=["frozen", "learned"], bias_init=0.25, dtype="float64", seed=0)
+    seen: list[tuple[int, float]] = []
+    result = optim.LBFGS(max_iter=5, tol=0.0).minimize(
+        net, X, y, callback=lambda i, loss: seen.append((i, loss)))
+    assert not result.converged and result.n_iter == 5 and "ITERATIONS" in result.message
+    assert [i for i, _ in seen] == [1, 2, 3, 4, 5]
+    assert all(b >= a for (_, a), (_, b) in zip(seen[1:], seen, strict=False))  # descends
+    assert seen[-1][1] == pytest.approx(result.loss)
+    np.testing.assert_array_equal(net.layers[0].b, 0.25)  # frozen: never in θ
+    result = optim.LBFGS(max_fun=3, tol=0.0).minimize(net, X, y)
+    assert not result.converged and result.n_fun <= 4 and "EVALUATIONS" in result.message
+
+
+def test_lbfgs_non_finite_loss_keeps_the_starting_weights() -> None:
+    net = dp.Network([2, 1], output="identity", loss="mse", dtype="float64", seed=0)
+    start = [p.copy() for _, p in net.parameters()]
+    with pytest.raises(TrainingDiverged, match="L-BFGS: the loss or the parameters"):
+        optim.LBFGS().minimize(net, np.full((4, 2), 1e200), np.zeros(4))
+    for (_, p), q in zip(net.parameters(), start, strict=True):
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(lambda: optim.LBFGS(max_iter=0), "`max_iter` must be >= 1"),
+     (lambda: optim.LBFGS(max_fun=0), "`max_fun` must be >= 1"),
+     (lambda: optim.LBFGS(tol=-1), "`tol` must be >= 0"),
+     (lambda: optim.LBFGS(weight_decay=-1), "`weight_decay` must be >= 0"),
+     (lambda: optim.LBFGS().minimize(dp.Network([2, 2]), np.zeros((2, 2)), [0, 1],
+                                     sample_weight=[0, 0]), "`sample_weight` is all zero"),
+     (lambda: optim.LBFGS().minimize(dp.Network([2, 2]), np.zeros((2, 2)), [0, 1],
+                                     reduction="avg"), "`reduction` must be one of")],
+)
+def test_lbfgs_bad_arguments(make, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -212,12 +212,13 @@ def test_fit_records_the_scheduled_rates(rng: np.random.Generator) -> None:
 
 # ----------------------------------------------------------------- registry and arguments
 def test_registry() -> None:
-    assert set(schedules.SCHEDULES) == {"step", "exponential", "cosine", "warmup", "plateau"}
+    assert set(schedules.SCHEDULES) == {"step", "exponential", "cosine", "warmup", "plateau",
+                                        "invscaling"}
     s = schedules.get("cosine", T_max=5, eta_min=0.1)
     assert isinstance(s, CosineAnnealingLR) and s.T_max == 5
     assert repr(s) == "CosineAnnealingLR(T_max=5, eta_min=0.1)"
     with pytest.raises(ValueError, match="unknown schedule 'cosin'; choose one of: cosine, "
-                                         "exponential, plateau, step, warmup"):
+                                         "exponential, invscaling, plateau, step, warmup"):
         schedules.get("cosin")
     with pytest.raises(TypeError, match="step_sze"):
         schedules.get("step", step_sze=3)
@@ -251,8 +252,30 @@ def test_registry() -> None:
         (lambda: ReduceLROnPlateau().step(1.0), RuntimeError, r"call start\(optimizer\)"),
         (lambda: StepLR(2).load_state_dict({"name": "plateau"}), ValueError,
          "state is for schedule 'plateau', not 'step'"),
+        (lambda: schedules.InverseScalingLR(-0.5), ValueError, "`power_t` must be >= 0"),
+        (lambda: schedules.InverseScalingLR().at_epoch_end(0, {"loss": 1.0}, optim.SGD(lr=1)),
+         ValueError, r"needs the epoch's sample count, metrics\['samples'\]"),
     ],
 )
 def test_bad_arguments(make: Callable, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         make()
+
+
+# ----------------------------------------------------------------- scikit-learn's invscaling
+def test_inverse_scaling_is_scikit_learns_formula() -> None:
+    """η = η0 / (t + 1)^p with t the samples seen, set at each epoch's end; t resumes."""
+    s = schedules.InverseScalingLR(power_t=0.5)
+    opt = optim.SGD(lr=0.1)
+    s.start(opt)
+    assert opt.lr == 0.1  # t = 0: η0 / 1
+    s.at_epoch_end(0, {"loss": 1.0, "samples": 8}, opt)
+    assert opt.lr == pytest.approx(0.1 / 3.0)  # (8 + 1)^0.5 = 3
+    s.at_epoch_end(1, {"loss": 1.0, "samples": 16}, opt)
+    assert opt.lr == pytest.approx(0.1 / 5.0)  # (24 + 1)^0.5 = 5
+    resumed = schedules.InverseScalingLR(power_t=0.5)
+    resumed.load_state_dict(s.state_dict())
+    opt2 = optim.SGD(lr=0.7)  # the base rate comes from the state, the time step too
+    resumed.start(opt2)
+    assert opt2.lr == pytest.approx(0.1 / 5.0) and resumed.t == 24
+    assert s.lr(0, 0.1) == 0.1 and schedules.InverseScalingLR(0.0).lr(99, 0.1) == 0.1

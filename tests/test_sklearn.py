@@ -6,7 +6,9 @@ shared 2-core machine BLAS threads only contend. No test asserts a timing.
 
 from __future__ import annotations
 
+import re
 import statistics
+import warnings
 
 import numpy as np
 import pytest
@@ -27,9 +29,9 @@ from deltaprop import optim
 from deltaprop.sklearn import MLPClassifier, MLPRegressor
 
 # Checks that cannot pass, with the reason (parametrize_with_checks' expected_failed_checks).
-# None today: sparse input is declared unsupported in the tags (a dense engine), so
-# scikit-learn checks only that sparse X gets a clear error; the checks skipped at run time
-# (pandas not installed, SCIPY_ARRAY_API unset, no decision_function) skip themselves.
+# None: sparse input is declared supported in the tags and checked (CSR, CSC, COO, … with
+# sample weights: check_sample_weight_equivalence_on_sparse_data); the checks skipped at run
+# time (pandas not installed, SCIPY_ARRAY_API unset, no decision_function) skip themselves.
 EXPECTED_FAILED: dict[str, str] = {}
 
 no_convergence_warning = pytest.mark.filterwarnings(
@@ -145,7 +147,7 @@ def test_dtype(rng, dtype, X_dtype, expected):
     assert clf.network_.dtype == expected
     assert clf.predict_proba(X).dtype == expected
     assert all(W.dtype == expected for W in clf.coefs_)
-    reg = MLPRegressor((5,), max_iter=1, dtype=dtype, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=1, dtype=dtype, random_state=0)
     with pytest.warns(ConvergenceWarning):
         reg.fit(X, y.astype(X_dtype))
     assert reg.predict(X).dtype == expected
@@ -170,8 +172,9 @@ def test_alpha_maps_to_weight_decay_over_batch_size(rng):
     """One full-batch SGD step equals scikit-learn's W ← W − η (∇W + (α/n) W), by hand."""
     n, alpha, eta = 25, 0.3, 0.05
     X, y = rng.normal(size=(n, 3)), rng.normal(size=n)
-    reg = MLPRegressor((4,), solver="sgd", momentum=0.0, alpha=alpha, learning_rate_init=eta,
-                       batch_size=n, shuffle=False, dtype="float64", random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, alpha=alpha,
+                       learning_rate_init=eta, batch_size=n, shuffle=False, dtype="float64",
+                       random_state=0)
     reg.partial_fit(X, y)  # builds the network, takes one step
     net = reg.network_
     before = [p.copy() for _, p in net.parameters()]
@@ -267,16 +270,18 @@ def test_binary_and_multilabel(rng):
 def test_other_optimizers_and_activations(rng):
     X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
     for solver in ("sgd", "adamw", "nadam", "rmsprop", "adagrad"):
-        reg = MLPRegressor((4,), solver=solver, max_iter=1, random_state=0)
+        reg = MLPRegressor(hidden_layer_sizes=(4,), solver=solver, max_iter=1, random_state=0)
         assert type(reg.fit(X, y)._optimizer).name == solver
-    reg = MLPRegressor((4,), activation="logistic", max_iter=1, random_state=0)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), activation="logistic", max_iter=1, random_state=0)
     assert reg.fit(X, y).network_.layers[0].activation.name == "sigmoid"
 
 
 # ----------------------------------------------------------------- scikit-learn's usual errors
 @pytest.mark.parametrize(
     ("params", "error"),
-    [({"solver": "lbfgs"}, "solver"), ({"activation": "swish"}, "activation"),
+    [({"solver": "newton"}, "solver"), ({"activation": "swish"}, "activation"),
+     ({"learning_rate": "cyclic"}, "learning_rate"), ({"n_iter_no_change": 2.5}, "n_iter_no"),
+     ({"max_fun": 0}, "max_fun"), ({"power_t": -1.0}, "power_t"), ({"init": "xavier"}, "init"),
      ({"alpha": -1.0}, "alpha"), ({"bias": "sometimes"}, "bias"), ({"dtype": "int8"}, "dtype"),
      ({"max_iter": 0}, "max_iter"), ({"batch_size": "big"}, "batch_size")],
 )
@@ -328,3 +333,185 @@ def test_the_estimators_model_saves_and_predicts_as_the_estimator(tmp_path, targ
         est.fit(X, y)
     est.model_.save(tmp_path / "m.safetensors")
     np.testing.assert_array_equal(dp.load(tmp_path / "m.safetensors").predict(X), est.predict(X))
+
+
+# ----------------------------------------------------------------- issue 15: the drop-in
+def _iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_same_random_state_same_start_and_same_sgd_path_as_sklearn():
+    """init='sklearn' draws scikit-learn's first weights; full-batch SGD without momentum is
+    then the same arithmetic on both sides: equal coefs after 5 epochs (rounding, 1e-12)."""
+    X, y = _iris()
+    params = {"hidden_layer_sizes": (6,), "solver": "sgd", "momentum": 0.0, "batch_size": 150,
+              "learning_rate_init": 0.1, "max_iter": 5, "random_state": 3, "alpha": 0.01}
+    with pytest.warns(ConvergenceWarning):
+        ours = MLPClassifier(**params).fit(X, y)
+    with pytest.warns(ConvergenceWarning):
+        theirs = SkClassifier(**params).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_,
+                    strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+
+
+# scikit-learn < 1.7 passes `iprint` to SciPy's L-BFGS-B, which SciPy ≥ 1.15 deprecates: a
+# warning from scikit-learn's side of the comparison, under the floor version only.
+@pytest.mark.filterwarnings("ignore:scipy.optimize. The .disp. and .iprint.:DeprecationWarning")
+def test_lbfgs_reaches_sklearns_loss():
+    """The same objective from the same start: the same L-BFGS path up to rounding in the
+    sums (issue 15 asks for the final loss within 1 %; here it agrees to 1e-6, and the runs
+    stop at the same iteration, at max_iter and on convergence)."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    for max_iter in (20, 200):  # 20 stops unconverged; both converge after 27 iterations
+        params = {"hidden_layer_sizes": (20,), "solver": "lbfgs", "max_iter": max_iter,
+                  "random_state": 0}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            ours = MLPClassifier(**params).fit(X, y)
+            theirs = SkClassifier(**params).fit(X, y)
+        assert len(caught) == (2 if max_iter == 20 else 0)
+        assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-6)
+        assert ours.n_iter_ == theirs.n_iter_ < 200
+        assert len(ours.loss_curve_) == ours.n_iter_
+        assert ours.loss_curve_[-1] == pytest.approx(ours.loss_)
+    assert not hasattr(ours, "partial_fit") and hasattr(MLPClassifier(), "partial_fit")
+
+
+def test_lbfgs_integer_weights_equal_repeated_rows():
+    X, y = _iris()
+    s = np.random.default_rng(0).integers(0, 3, len(X))
+    rows = np.repeat(np.arange(len(X)), s)
+    params = {"hidden_layer_sizes": (5,), "solver": "lbfgs", "max_iter": 20, "random_state": 0}
+    with pytest.warns(ConvergenceWarning):
+        weighted = MLPClassifier(**params).fit(X, y, sample_weight=s)
+    with pytest.warns(ConvergenceWarning):
+        repeated = MLPClassifier(**params).fit(X[rows], y[rows])
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X),
+                               rtol=1e-7, atol=1e-9)
+
+
+@no_convergence_warning
+def test_sparse_input_fits_as_dense():
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    X = np.where(rng.random((80, 30)) < 0.1, rng.random((80, 30)), 0.0)
+    y = (X.sum(axis=1) > np.median(X.sum(axis=1))).astype(int)
+    params = {"hidden_layer_sizes": (8,), "solver": "sgd", "batch_size": 16, "max_iter": 5,
+              "random_state": 0, "learning_rate_init": 0.1}
+    dense = MLPClassifier(**params).fit(X, y)
+    for container in (sparse.csr_matrix, sparse.csc_array):
+        est = MLPClassifier(**params).fit(container(X), y)
+        np.testing.assert_allclose(est.predict_proba(container(X)), dense.predict_proba(X),
+                                   rtol=1e-12, atol=1e-14)
+
+
+def test_learning_rate_schedules():
+    """scikit-learn's invscaling (η0 / (t + 1)^p at each epoch's end, t running on over
+    warm-started fits) and adaptive (÷ 5 on a plateau, stop at ≤ 1e-6): the checks of its
+    test_learning_rate_warmstart and test_adaptive_learning_rate, on our optimizer's lr."""
+    X, y = [[3, 2], [1, 6], [5, 6], [-2, -4]], [1, 1, 1, 0]
+    for schedule in ("invscaling", "constant"):
+        clf = MLPClassifier(solver="sgd", hidden_layer_sizes=4, learning_rate=schedule,
+                            max_iter=1, power_t=0.25, warm_start=True, random_state=0)
+        with pytest.warns(ConvergenceWarning):
+            clf.fit(X, y)
+        first = clf._optimizer.lr
+        with pytest.warns(ConvergenceWarning):
+            clf.fit(X, y)
+        if schedule == "invscaling":
+            assert clf._optimizer.lr == pytest.approx(0.001 / 9**0.25)  # t = 8 samples
+        else:
+            assert clf._optimizer.lr == first == 0.001
+    clf = MLPClassifier(tol=0.5, max_iter=3000, solver="sgd", learning_rate="adaptive",
+                        random_state=0).fit([[3, 2], [1, 6]], [1, 0])
+    assert clf.n_iter_ < 3000 and clf._optimizer.lr < 1e-6
+
+
+def test_verbose_prints_sklearns_lines(capsys):
+    X, y = _iris()
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier((4,), solver="sgd", max_iter=3, verbose=True, random_state=0).fit(X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in out] == ["Iteration 1", "Iteration 2", "Iteration 3"]
+    assert all(re.fullmatch(r"Iteration \d, loss = \d+\.\d{8}", line) for line in out)
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier((4,), solver="lbfgs", max_iter=2, verbose=1, random_state=0).fit(X, y)
+    assert capsys.readouterr().out.startswith("Iteration 1, loss = ")
+    with pytest.warns(ConvergenceWarning):
+        MLPClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+    assert capsys.readouterr() == ("", "")  # not verbose: nothing on either stream
+
+
+def test_coefs_and_intercepts_write_through():
+    X, y = _iris()
+    with pytest.warns(ConvergenceWarning):
+        clf = MLPClassifier((4,), max_iter=1, random_state=0, bias=["learned", "none"]).fit(X, y)
+    W = np.arange(16.0).reshape(4, 4)
+    clf.coefs_[0] = W
+    np.testing.assert_array_equal(clf.network_.layers[0].W, W.T)
+    clf.coefs_ = [np.ones((4, 4)), np.full((4, 3), 2.0)]
+    assert (clf.network_.layers[1].W == 2).all() and clf.coefs_[1].dtype == np.float64
+    clf.intercepts_ = [np.full(4, -1.0), np.zeros(3)]
+    np.testing.assert_array_equal(clf.network_.layers[0].b, -1.0)
+    with pytest.raises(ValueError, match=r"coefs_\[0\] must have shape \(4, 4\); got \(3, 4\)"):
+        clf.coefs_[0] = np.ones((3, 4))
+    with pytest.raises(ValueError, match=r"intercepts_\[1\]: this layer has no bias"):
+        clf.intercepts_[1] = np.ones(3)
+    with pytest.raises(ValueError, match="coefs_ needs 2 arrays"):
+        clf.coefs_ = [W]
+    # assigned before any fit: where partial_fit starts (scikit-learn's test_fit does this)
+    inc = MLPClassifier(hidden_layer_sizes=2, solver="sgd", learning_rate_init=1e-12)
+    inc.coefs_ = [np.full((4, 2), 0.5), np.full((2, 3), -0.5)]
+    inc.intercepts_ = [np.zeros(2), np.zeros(3)]
+    inc.partial_fit(X, y, classes=[0, 1, 2])
+    np.testing.assert_allclose(inc.coefs_[0], 0.5, atol=1e-9)
+
+
+def test_poisson_regressor():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(200, 2))
+    y = rng.poisson(np.exp(1 + X @ np.array([1.0, -0.5])))
+    reg = MLPRegressor(loss="poisson", hidden_layer_sizes=(3,), solver="lbfgs", max_iter=300,
+                       random_state=0).fit(X, y)
+    assert reg.out_activation_ == "exp" and reg.network_.loss.name == "poisson"
+    assert (reg.predict(X) > 0).all() and reg.score(X, y) > 0.2
+    with pytest.raises(ValueError, match="targets for poisson are counts or rates, >= 0"):
+        MLPRegressor(loss="poisson", solver="lbfgs").fit(X, -y - 1.0)
+    with pytest.raises(InvalidParameterError, match="loss"):
+        MLPRegressor(loss="hinge").fit(X, y)
+
+
+def test_sklearns_errors():
+    X, y = _iris()
+    # a diverging fit is scikit-learn's ValueError, not deltaprop's ArithmeticError
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights") as e:
+        MLPRegressor(activation="identity", solver="sgd", learning_rate_init=10.0,
+                     random_state=0).fit(X * 1e3, y)
+    assert not isinstance(e.value, ArithmeticError)
+    # with early stopping: NaN recorded, the best validation weights kept, a warning
+    with pytest.warns(ConvergenceWarning, match="best validation weights are restored"):
+        reg = MLPRegressor(activation="identity", solver="sgd", learning_rate_init=10.0,
+                           early_stopping=True, random_state=0).fit(X * 1e3, y)
+    assert np.isnan(reg.validation_scores_[-1])
+    assert all(np.isfinite(W).all() for W in reg.coefs_)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        MLPClassifier(dtype="float32").fit(np.full((10, 2), 1e300), np.arange(10) % 2)
+    # train_test_split's own message (its wording differs between scikit-learn versions)
+    with pytest.raises(ValueError, match=r"The least populated class"):
+        MLPClassifier(early_stopping=True).fit([[1, 2], [2, 3], [3, 4], [4, 5]], [0, 0, 0, 1])
+    with pytest.raises(ValueError, match="Sample weights must contain at least one non-zero"):
+        MLPClassifier().fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(AttributeError, match=r"has no attribute .partial_fit."):
+        MLPClassifier(solver="lbfgs").partial_fit(X, y)
+
+
+def test_n_iter_no_change_inf_runs_to_max_iter():
+    X, y = _iris()
+    with pytest.warns(ConvergenceWarning):
+        clf = MLPClassifier((4,), tol=1e9, max_iter=12, n_iter_no_change=np.inf,
+                            random_state=0).fit(X, y)
+    assert clf.n_iter_ == 12 and clf._no_improvement_count == 11

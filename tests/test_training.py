@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import datasets, optim, training
+from deltaprop import datasets, optim, schedules, training
 
 OPTIMIZERS = [
     lambda: optim.SGD(lr=0.05),
@@ -244,3 +244,122 @@ def test_an_epoch_stopped_by_a_callback_reports_over_the_samples_it_saw(small):
     # One batch of 20 of the 60 samples was seen: its loss is the epoch's, not a third of it.
     assert h.epoch == [0]
     assert h.loss[0] == pytest.approx(expected, rel=1e-12)
+
+
+# ----------------------------------------------------------------- sample weights
+def _net(seed: int = 3, **kwargs) -> dp.Network:
+    return dp.Network([4, 6, 3], activation="tanh", dtype="float64", seed=seed, **kwargs)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_integer_weights_train_as_repeated_samples(small, shuffle):
+    """Full-batch SGD: weight k is the sample repeated k times, weight 0 the sample dropped,
+    over a whole fit — weights, recorded loss and accuracy (rounding only: the batch sums
+    run in another order, 1e-10 after 20 steps)."""
+    X, y = small
+    s = np.random.default_rng(0).integers(0, 4, size=len(X))
+    rows = np.repeat(np.arange(len(X)), s)
+    weighted, repeated = _net(), _net()
+    h1 = weighted.fit(X, y, sample_weight=s, epochs=20, batch_size=None, shuffle=shuffle,
+                      optimizer=optim.SGD(lr=0.1, momentum=0.9), verbose=0)
+    h2 = repeated.fit(X[rows], y[rows], epochs=20, batch_size=None, shuffle=shuffle,
+                      optimizer=optim.SGD(lr=0.1, momentum=0.9), verbose=0)
+    for (_, a), (_, b) in zip(weighted.parameters(), repeated.parameters(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h1.loss, h2.loss, rtol=1e-10)
+    np.testing.assert_allclose(h1.accuracy, h2.accuracy, rtol=1e-12)
+
+
+def test_weighted_validation_and_early_stopping_use_the_weights(small):
+    """val_loss is the weighted mean on the held-out rows; zero-weight rows do not count."""
+    X, y = small
+    s_val = np.r_[np.ones(10), np.zeros(10)]
+    net = _net()
+    hist = net.fit(X[:40], y[:40], validation_data=(X[40:], y[40:], s_val), epochs=3,
+                   optimizer=optim.SGD(lr=0.05), patience=5, verbose=0)
+    assert hist.val_loss[-1] == pytest.approx(net.evaluate(X[40:50], y[40:50])["loss"],
+                                              rel=1e-12)
+    assert hist.val_accuracy[-1] == net.evaluate(X[40:50], y[40:50])["accuracy"]
+
+
+def test_validation_split_takes_the_weights_along(small):
+    """The held-out rows keep their own weights (the split is drawn with the net's rng)."""
+    import copy
+
+    from deltaprop.preprocessing import split_indices
+
+    X, y = small
+    s = np.random.default_rng(1).uniform(0.1, 2.0, len(X))
+    net = _net()
+    rng = copy.deepcopy(net.rng)  # the generator fit will draw the split from
+    hist = net.fit(X, y, sample_weight=s, validation_split=0.25, epochs=2, verbose=0,
+                   optimizer=optim.SGD(lr=0.05))
+    _, val = split_indices(net.targets(y, len(X)), 0.25, rng, False)
+    assert hist.val_loss[-1] == pytest.approx(
+        net.evaluate(X[val], y[val], sample_weight=s[val])["loss"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"sample_weight": np.zeros(60)}, "`sample_weight` is all zero"),
+     ({"sample_weight": np.ones(60), "backprop": lambda ws, r: 0.0},
+      "does not combine with a custom `backprop`"),
+     ({"validation_data": (np.zeros((2, 4)),)}, "`validation_data` must be")],
+    ids=["all zero", "custom backprop", "validation tuple"],
+)
+def test_bad_weighted_fit_arguments(small, kwargs, message):
+    X, y = small
+    with pytest.raises(ValueError, match=message):
+        _net().fit(X, y, epochs=1, verbose=0, **kwargs)
+
+
+# ----------------------------------------------------------------- sparse X, schedules
+def test_sparse_X_with_a_custom_backprop_is_refused(small):
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = small
+    with pytest.raises(ValueError, match="sparse `X` does not combine with a custom `backprop`"):
+        _net().fit(sparse.csr_matrix(X), y, epochs=1, verbose=0, backprop=lambda ws, r: 0.0)
+
+
+def test_sparse_X_trains_as_dense(small):
+    """The same fit on CSR rows and on the dense matrix: shuffled mini-batches, weights."""
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = small
+    X = np.where(np.abs(X) > 0.8, X, 0.0)  # mostly zeros
+    s = np.random.default_rng(2).uniform(0.5, 1.5, len(X))
+    a, b = _net(), _net()
+    for net, data in ((a, sparse.csr_matrix(X)), (b, X)):
+        net.fit(data, y, sample_weight=s, epochs=4, batch_size=8, verbose=0,
+                optimizer=optim.Adam(lr=0.01), validation_data=(data, y))
+    for (_, p), (_, q) in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_allclose(p, q, rtol=1e-11, atol=1e-13)
+
+
+def test_inverse_scaling_rate_follows_the_samples_seen(small):
+    X, y = small
+    hist = _net().fit(X, y, epochs=4, batch_size=16, verbose=0,
+                      optimizer=optim.SGD(lr=0.2), schedule=schedules.InverseScalingLR(0.25))
+    # epoch e trains at η0 / (60 e + 1)^p: t counts every sample of the epochs before it
+    assert hist.lr == pytest.approx([0.2 / (60 * e + 1) ** 0.25 for e in range(4)])
+
+
+@pytest.mark.slow
+def test_sparse_tfidf_trains_without_the_dense_matrix():
+    """20000 × 50000 CSR rows at 0.1 % density (tests/sparse_memory.py) train through
+    Network.fit and MLPClassifier in a child process capped at 3 GiB of address space: the
+    dense float32 matrix alone would be 3815 MiB. Peak resident memory, imports included,
+    stays under 512 MiB (measured ≈ 200 MiB: 8 MiB of CSR rows, the 50000 × 32 first layer,
+    its gradient and Adam's moments, and the libraries)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("sparse_memory.py")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         check=True, timeout=600)
+    report = json.loads(out.stdout)
+    assert report["shape"] == [20000, 50000] and 0.00099 < report["density"] <= 0.001
+    assert report["dense_float32_mib"] > report["address_space_limit_mib"]
+    assert report["peak_rss_mib"] < 512, report
+    assert report["estimator_dtype"] == "float32"

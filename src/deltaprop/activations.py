@@ -6,8 +6,9 @@ is computed from z or from a = σ(z); Z and A are separate buffers, so σ'(z^l) 
 
 Softmax couples the neurons of a layer, so it has no elementwise σ'. Its backward step is the
 Jacobian-vector product ``vjp(Z, A, G, out)`` = A ⊙ (G − rowsum(G ⊙ A)); it is allowed only as
-an output activation. Every activation offers ``vjp``, so the output layer's eq. (9) is one
-call whatever σ is.
+an output activation (``output_only``), as is ``exp``, the Poisson rate, which stacked in hidden
+layers would compound to e^{e^z} and overflow. Every activation offers ``vjp``, so the output
+layer's eq. (9) is one call whatever σ is.
 
 Parameters follow PyTorch's defaults: leaky_relu slope 0.01, elu α = 1, softplus β = 1,
 gelu in its tanh approximation.
@@ -28,11 +29,13 @@ Array = NDArray[np.floating]
 class Activation:
     """An elementwise activation σ with its derivative σ'.
 
-    Subclasses implement ``f`` and ``prime``. ``elementwise`` is False only for softmax.
+    Subclasses implement ``f`` and ``prime``. ``elementwise`` is False only for softmax;
+    ``output_only`` is True for the activations a hidden layer may not use (softmax, exp).
     """
 
     name: str = ""
     elementwise: bool = True
+    output_only: bool = False
 
     def f(self, Z: Array, out: Array) -> Array:
         """A = σ(Z), written into ``out``; ``out`` must not be ``Z`` (some σ read Z late)."""
@@ -221,6 +224,26 @@ class GELU(Activation):
         return out
 
 
+class Exp(Activation):
+    """σ(z) = e^z: a positive output, the mean of a Poisson count (``poisson`` loss).
+
+    scikit-learn's MLPRegressor(loss="poisson") calls it ``exp``. e^z overflows to inf for
+    z above log(max) (88.7 in float32, 709.8 in float64); training then stops with a
+    ``TrainingDiverged`` naming the epoch, as for any non-finite loss.
+    """
+
+    name = "exp"
+    output_only = True
+
+    def f(self, Z: Array, out: Array) -> Array:
+        return np.exp(Z, out=out)
+
+    def prime(self, Z: Array, A: Array, out: Array) -> Array:
+        """σ'(z) = e^z = a, from a."""
+        np.copyto(out, A)
+        return out
+
+
 class Softmax(Activation):
     """a_k = e^{z_k} / Σ_j e^{z_j} over each row; output layer only.
 
@@ -229,6 +252,7 @@ class Softmax(Activation):
 
     name = "softmax"
     elementwise = False
+    output_only = True
 
     def f(self, Z: Array, out: Array) -> Array:
         np.subtract(Z, Z.max(axis=1, keepdims=True), out=out)
@@ -265,6 +289,7 @@ ACTIVATIONS: dict[str, Activation] = {
         ELU(),
         Softplus(),
         GELU(),
+        Exp(),
         Softmax(),
     )
 }

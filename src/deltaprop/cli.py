@@ -87,7 +87,9 @@ def _data_options(f: Any) -> Any:
 # ------------------------------------------------------------------------ train
 @cli.command()
 @_data_options
-@click.option("--target", default=None, help="CSV column to predict (default: the last).")
+@click.option("--target", default=None,
+              help="CSV column to predict (default: the last); for a scipy.sparse .npz, the "
+                   "labels' .npy file.")
 @click.option("--hidden", default="128", show_default=True, callback=_hidden,
               help="Hidden layer sizes, comma-separated.")
 @click.option("--activation", default="relu", show_default=True, help="Hidden activation.")
@@ -145,6 +147,7 @@ def train(**opts: Any) -> None:
       deltaprop train
       deltaprop train --data fashion-mnist --hidden 256,128 --batch-size 128 --epochs 10
       deltaprop train --data my.csv --target label --hidden 32 --plot curves.png
+      deltaprop train --data tfidf.npz --target labels.npy   # scipy.sparse.save_npz rows
       deltaprop train --optimizer sgd --lr 0.1 --momentum 0.9 --bias unit
       deltaprop train --checkpoint-every 5 --out m.safetensors   # then --resume m.ckpt.safetensors
     """
@@ -182,7 +185,9 @@ def train(**opts: Any) -> None:
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @_data_options
-@click.option("--target", default=None, help="CSV column holding the labels/targets.")
+@click.option("--target", default=None,
+              help="CSV column holding the labels/targets; for a scipy.sparse .npz, the labels' "
+                   ".npy file.")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def evaluate(model: str, data: str, data_dir: str | None, target: str | None, split: str,

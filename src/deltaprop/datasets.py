@@ -12,8 +12,9 @@ a path.
 - Synthetic 2-D sets: ``xor``, ``moons``, ``circles``, ``spirals``, drawn from a
   ``numpy.random.Generator`` seeded by ``seed``.
 - IDX directories: ``fashion-mnist`` and ``mnist`` keep their official 60000/10000 split.
-- User files: CSV with a header, ``.npz`` with arrays ``X`` and ``y``, or a directory of
-  the four MNIST-style IDX files.
+- User files: CSV with a header, ``.npz`` with arrays ``X`` and ``y``, a sparse matrix
+  written by ``scipy.sparse.save_npz`` (labels from ``target``, a ``.npy`` file), or a
+  directory of the four MNIST-style IDX files.
 
 Anything wrong with a file or its contents raises :class:`DataError` (a ``ValueError``)
 with a one-line message naming the file and the problem. The IDX reader and writer live in
@@ -977,6 +978,7 @@ def load_npz(
     seed: int = 0,
     dtype: Any = "float32",
     test_size: float = 0.25,
+    target: str | os.PathLike[str] | None = None,
 ) -> Dataset:
     """Read ``X`` and ``y`` from a NumPy ``.npz`` file into a train/test split.
 
@@ -985,6 +987,9 @@ def load_npz(
     regression targets (1-D, or 2-D for several outputs); ``task`` as in
     :func:`load_csv`. If the file also holds ``X_test`` and ``y_test`` they are the test
     set and ``test_size`` is not used. Loaded with ``allow_pickle=False``.
+
+    A sparse matrix written by ``scipy.sparse.save_npz`` (TF-IDF features) is read by
+    :func:`_sparse_npz` and stays sparse (CSR); its labels come from ``target``.
 
     Raises
     ------
@@ -999,6 +1004,16 @@ def load_npz(
     contents = _open_npz(name)
     if isinstance(contents, np.ndarray):
         raise DataError(f"{name}: holds a single .npy array; training needs an .npz with X and y")
+    if {"format", "indptr", "shape"} <= set(contents.files):  # scipy.sparse.save_npz's layout
+        contents.close()
+        X, labels = _sparse_npz(name, target, dtype)
+        y, task_, class_names = _encode_target(labels, task, dtype, f"{target}")
+        return _make_split(os.path.basename(name), X, y, task=task_, class_names=class_names,
+                           feature_shape=(X.shape[1],), test_size=test_size,
+                           rng=np.random.default_rng(seed), source=name)
+    if target is not None:
+        raise DataError(f"{name}: option target={os.fspath(target)!r} applies to a sparse "
+                        "matrix saved by scipy.sparse.save_npz; this archive holds X and y")
     with contents:
         keys = ["X", "y"]
         if "X_test" in contents.files or "y_test" in contents.files:
@@ -1053,6 +1068,35 @@ def load_npz(
         os.path.basename(name),
         feature_shape,
     )
+
+
+def _sparse_npz(name: str, target: str | os.PathLike[str] | None, dtype: np.dtype
+                ) -> tuple[Any, np.ndarray]:
+    """A ``scipy.sparse.save_npz`` file as a CSR matrix of ``dtype`` (never made dense),
+    and its labels: one per row from ``target``, a ``.npy`` file (``np.save(path, y)``)."""
+    import scipy.sparse
+
+    if target is None:
+        raise DataError(f"{name}: holds a sparse matrix (scipy.sparse.save_npz) and no labels; "
+                        "pass the labels as a .npy file: --target LABELS.npy")
+    try:
+        X = scipy.sparse.load_npz(name).tocsr().astype(dtype)
+    except (*_NPZ_ERRORS, NotImplementedError) as error:
+        raise DataError(f"{name}: not a readable scipy.sparse matrix ({error})") from None
+    if X.dtype.kind != "f" or not np.isfinite(X.data).all():
+        raise DataError(f"{name}: the sparse matrix holds NaN, infinity or non-numbers")
+    labels = _open_npz(os.fspath(target))
+    if not isinstance(labels, np.ndarray):
+        labels.close()
+        raise DataError(f"{os.fspath(target)}: the labels must be one .npy array (np.save)")
+    if labels.ndim == 0 or len(labels) != X.shape[0]:
+        raise DataError(f"{os.fspath(target)}: {labels.shape} labels for the {X.shape[0]} rows "
+                        f"of {name}; they need one per row")
+    if labels.dtype.kind not in "biufUS":
+        raise DataError(f"{os.fspath(target)}: unsupported label dtype {labels.dtype}")
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise DataError(f"{os.fspath(target)}: the labels contain NaN or infinity")
+    return X, labels.astype(str) if labels.dtype.kind == "S" else labels
 
 
 def load_features(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop import datasets, figures, io, optim, training
+from deltaprop._validation import is_scipy_sparse
 from deltaprop.errors import ConfigError, DataError
 from deltaprop.model import Model
 from deltaprop.network import Network
@@ -163,8 +164,12 @@ def _model(options: TrainOptions, data: datasets.Dataset) -> Model:
     would make the first gradients huge and the learning rate data-dependent."""
     net = _network(options, data)
     labels = None if data.class_names is None else LabelEncoder(data.class_names)
-    return Model(net, scaler=datasets.default_scaler(data.name), target_scaler="standard",
-                 labels=labels, feature_names=data_feature_names(data))
+    # Sparse features (a scipy.sparse .npz) are not centred: that would make them dense.
+    scaler = "none" if is_scipy_sparse(data.X_train) else datasets.default_scaler(data.name)
+    # Poisson targets are counts (y ≥ 0) in their own units: standardising would break that.
+    target_scaler = None if net.loss.name == "poisson" else "standard"
+    return Model(net, scaler=scaler, target_scaler=target_scaler, labels=labels,
+                 feature_names=data_feature_names(data))
 
 
 def data_feature_names(data: datasets.Dataset) -> list[str] | None:
@@ -341,7 +346,7 @@ def print_history(summary: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------ evaluate / predict
 def _features(X: np.ndarray, model: Model, source: str, path: str) -> np.ndarray:
     """A data file's rows as the model's inputs, or a DataError naming both sides."""
-    X = X.reshape(len(X), -1)
+    X = X if is_scipy_sparse(X) else X.reshape(len(X), -1)
     if X.shape[1] != model.n_inputs:
         raise DataError(f"{source}: {X.shape[1]} features; the model {path} takes "
                         f"{model.n_inputs}")
@@ -359,7 +364,7 @@ def evaluate(path: str, data: str, data_dir: str | None, target: str | None,
     X, y = (ds.X_test, ds.y_test) if split == "test" else (ds.X_train, ds.y_train)
     X = _features(X, model, ds.name, path)
     result: dict[str, Any] = {"model": path, "data": ds.name, "split": split,
-                              "samples": len(X)}
+                              "samples": X.shape[0]}
     if model.task == "classification":
         labels = _labelled(ds, y)
         result.update(model.evaluate(X, labels))

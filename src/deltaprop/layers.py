@@ -4,6 +4,12 @@ Shapes follow the seeds and ``torch.nn.Linear``: W is (n_out, n_in), b is (n_out
 batch is m rows. A layer computes into buffers it is given (see ``workspace``); it allocates
 nothing per batch.
 
+Sparse input: the first layer's A^0 = X may be a ``scipy.sparse`` CSR matrix (TF-IDF
+features, one-hot columns). Then eq. (2)'s Z¹ = X W¹ᵀ and eq. (10)'s ∂C/∂W¹ = (rΔ¹)ᵀ X are
+sparse × dense products (:func:`is_sparse`): X is never made dense. SciPy returns each
+product as a new array, which is copied into the layer's buffer — the one allocation per
+batch in the engine, of Z¹'s and ∇W¹'s size, never of X's.
+
 Bias modes (seed 003):
 
 - ``learned``: z = W a + b and b follows eq. (15).
@@ -80,8 +86,11 @@ class Dense:
         self.activation.f(Z, A)  # (2) a = σ(z)
 
     def weighted_input(self, A_prev: Array, Z: Array) -> None:
-        """Eq. (2)'s z alone: Z = A^{l−1} Wᵀ + b, into ``Z``."""
-        np.matmul(A_prev, self.W.T, out=Z)  # (2) Σ_j w_kj a_j
+        """Eq. (2)'s z alone: Z = A^{l−1} Wᵀ + b, into ``Z``. ``A_prev`` may be sparse (CSR)."""
+        if is_sparse(A_prev):
+            np.copyto(Z, A_prev @ self.W.T)  # (2) Σ_j w_kj x_j over x's nonzeros only
+        else:
+            np.matmul(A_prev, self.W.T, out=Z)  # (2) Σ_j w_kj a_j
         if self.b is not None:
             Z += self.b  # (2) + b_k
 
@@ -89,7 +98,7 @@ class Dense:
         self,
         delta: Array,
         A_prev: Array,
-        r: float,
+        r: float | Array,
         nabla_W: Array,
         nabla_b: Array | None,
         ones: Array,
@@ -102,16 +111,20 @@ class Dense:
         Equation (10), BP4: ∂C/∂w_kj = δ_k a_j; batched ∂C/∂W = (rΔ)ᵀ A^{l−1}.
         Equation (14), BP3: ∂C/∂b_k = δ_k;       batched ∂C/∂b = Σ_rows rΔ = 1ᵀ(rΔ).
         Rows are samples: the sum runs over samples (seed 002), never over a layer's
-        neurons. r = 1/m for reduction "mean", 1 for "sum". For a bias unit, the last
-        column of (rΔ)ᵀ [A, 1] is Σ_rows rΔ — eq. (14) arrives through eq. (10).
+        neurons. r = 1/m for reduction "mean", 1 for "sum". With sample weights s, r is a
+        column (m, 1), one factor per row: r_x = s_x / Σs (mean) or s_x (sum), so rΔ is
+        diag(s)Δ/Σs and the gradient Σ_x s_x ∂C_x/∂w / Σs (DESIGN.md §3). For a bias unit,
+        the last column of (rΔ)ᵀ [A, 1] is Σ_rows rΔ — eq. (14) arrives through eq. (10).
         r scales Δ (into the scratch ``r_delta``) before the products, not ∇W after them:
         m × n_out multiplications instead of n_out × n_in (layer 1 at m = 32: 8 k, not 200 k).
         ``ones`` is a vector of m ones: the row sum as 1ᵀΔ is one BLAS call, 3.4× faster
         than ``np.sum(axis=0)`` (26 µs vs 90 µs for 1024 × 256; benchmarks/bench_kernels.py).
         """
-        if r != 1:
-            delta = np.multiply(delta, r, out=r_delta)  # rΔ: the mean's 1/m, once
-        if delta.shape[0] == 1:  # one sample (online learning): (10) is the outer product
+        if isinstance(r, np.ndarray) or r != 1:
+            delta = np.multiply(delta, r, out=r_delta)  # rΔ: the mean's 1/m (or s_x/Σs), once
+        if is_sparse(A_prev):  # ∂C/∂W¹ᵀ = Xᵀ (rΔ): a sparse product, X is never dense
+            np.copyto(nabla_W.T, A_prev.T @ delta)  # BP4 (10): Σ_samples δ_k x_j
+        elif delta.shape[0] == 1:  # one sample (online learning): (10) is the outer product
             # δ aᵀ. NumPy's matmul with an inner dimension of 1 bypasses BLAS and is 3.5×
             # slower than this broadcast multiply (702 µs vs 203 µs for 256 × 784; bench_kernels).
             np.multiply(delta.T, A_prev, out=nabla_W)  # BP4 (10): δ_k a_j
@@ -140,6 +153,11 @@ class Dense:
         np.matmul(delta, self.W_in, out=out)  # (8) Σ_m δ_m w_mk
         sigma_prev.prime(Z_prev, A_prev, out=sigma_prime)  # σ'(z_k^{l−1})
         out *= sigma_prime  # (8) ⊙
+
+
+def is_sparse(A: object) -> bool:
+    """True for a ``scipy.sparse`` CSR matrix or array (the engine never imports SciPy)."""
+    return getattr(A, "format", None) == "csr"
 
 
 def matmul_into(a: Array, b: Array, out: Array) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop._validation import is_scipy_sparse
 from deltaprop.errors import ConfigError, ConfigTypeError, DataError
 from deltaprop.network import Network
 from deltaprop.preprocessing import LabelEncoder, Scaler, one_hot
@@ -185,6 +186,8 @@ class Model:
         DataFrame with those names in another order, or with extra columns (the target
         still in it), is reordered and cut to them.
         """
+        if is_scipy_sparse(X):  # stays sparse: the network's first layer multiplies it as is
+            return X
         columns = getattr(X, "columns", None)
         if columns is not None and not isinstance(X, np.ndarray):
             names = [str(c) for c in columns]
@@ -315,12 +318,12 @@ class Model:
 
         Classification: ``loss``, ``accuracy``. Multilabel: ``loss``, ``label_accuracy``,
         ``subset_accuracy``. Regression, in y's own units: ``loss`` (½‖a − y‖² per sample,
-        as ``mse``), ``rmse`` and ``r2``.
+        as ``mse``; a ``poisson`` network's own loss), ``rmse`` and ``r2``.
         """
         X_net = self.transform(X)
         if self.network.is_classifier:
             Y = self.network.targets(self.encode_targets(y), X_net.shape[0], "y")
-            return self.network.evaluate_targets(X_net, Y, self.task)
+            return self.network.evaluate_targets(X_net, Y, task=self.task)
         Y = _columns(y, "y").astype(np.float64)
         if Y.shape != (X_net.shape[0], self.n_outputs):
             raise DataError(f"`y` must have shape ({X_net.shape[0]}, {self.n_outputs}); "
@@ -328,8 +331,12 @@ class Model:
         error = self._untransform_targets(self.network.forward(X_net)) - Y
         squared = error * error
         total = float(np.sum((Y - Y.mean(axis=0)) ** 2))
+        loss = float(0.5 * np.mean(np.sum(squared, axis=1)))
+        if self.network.loss.name != "mse":  # poisson: its own loss (targets are not scaled)
+            Y_net = self.network.targets(self.encode_targets(y), X_net.shape[0], "y")
+            loss = self.network.evaluate_targets(X_net, Y_net)["loss"]
         return {
-            "loss": float(0.5 * np.mean(np.sum(squared, axis=1))),
+            "loss": loss,
             "rmse": float(np.sqrt(np.mean(squared))),
             "r2": 1 - float(np.sum(squared)) / total if total > 0 else float("nan"),
         }

@@ -4,7 +4,9 @@
 :meth:`Network.backprop`, is eqs. (1)–(2) forward, then (9) for the output layer, then for
 l = L … 1: (10) and (14) for the layer's gradients and (8) for the layer below. Batches are
 rows; Δ^l's rows are the per-sample error signals δ^l, and the batch gradient is their sum
-(``reduction="sum"``) or mean (``"mean"``) over samples — seed 002's answer.
+(``reduction="sum"``) or mean (``"mean"``) over samples — seed 002's answer. With sample
+weights s it is Σ_x s_x ∂C_x/∂w, divided by Σ_x s_x for the mean (DESIGN.md §3).
+X may be a ``scipy.sparse`` matrix: it stays sparse, the first layer multiplies it as it is.
 """
 
 from __future__ import annotations
@@ -18,9 +20,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from deltaprop import activations, initializers, losses, metrics
-from deltaprop._validation import as_matrix, check_choice, check_int, lookup
+from deltaprop._validation import (
+    as_matrix,
+    check_choice,
+    check_int,
+    is_scipy_sparse,
+    lookup,
+    numeric_array,
+)
 from deltaprop.errors import ConfigError, ConfigTypeError
-from deltaprop.layers import BIAS_MODES, Dense
+from deltaprop.layers import BIAS_MODES, Dense, is_sparse
 from deltaprop.workspace import Workspace
 
 Array = NDArray[np.floating]
@@ -77,6 +86,20 @@ class Slot:
     weights: Any
 
 
+def row_factors(weights: Array, reduction: str, out: Array) -> Array:
+    """The per-row r of eqs. (10), (14) for sample weights s: r_x = s_x / Σs or s_x.
+
+    ``weights`` and ``out`` are (m, 1) columns (``Workspace.weights``, ``.r_rows``). For the
+    mean, a batch whose weights are all 0 gets r = 0: its gradient and loss are 0 (the
+    ratio 0/0 has no better value). Returns ``out``.
+    """
+    if reduction == "sum":
+        np.copyto(out, weights)
+        return out
+    total = float(weights.sum())
+    return np.multiply(weights, 1.0 / total if total > 0 else 0.0, out=out)
+
+
 def _per_layer(name: str, value: Any, n_layers: int, per: str = "layer") -> list[Any]:
     """One entry per layer from a single value or a list of ``n_layers`` values."""
     if isinstance(value, (list, tuple)):
@@ -98,7 +121,7 @@ class Network:
         entry repeats ``output``.
     output : str
         σ of the output layer.
-    loss : {"cross_entropy", "binary_cross_entropy", "mse"}
+    loss : {"cross_entropy", "binary_cross_entropy", "mse", "poisson"}
     bias : str or list of str
         ``learned``, ``frozen``, ``none`` or ``unit``, for all layers or one per layer.
     bias_init : float
@@ -147,7 +170,7 @@ class Network:
         hidden_names = _per_layer("activation", activation, n_layers - 1, "hidden layer")
         hidden = [activations.get(a) for a in hidden_names]
         for k, a in enumerate(hidden):
-            if not a.elementwise:
+            if a.output_only:
                 raise ConfigError(
                     f"`activation` {a.name!r} is allowed only as the output "
                     f"(layer {k + 1} is hidden)"
@@ -295,8 +318,31 @@ class Network:
 
     # ----------------------------------------------------------------- inputs
     def check_X(self, X: Any, name: str = "X") -> Array:
-        """X as a finite (m, n_0) array of the network's dtype, or a clear error."""
+        """X as a finite (m, n_0) array of the network's dtype, or a clear error.
+
+        A ``scipy.sparse`` X comes back as a CSR matrix of the network's dtype (never dense).
+        """
+        if is_scipy_sparse(X) and self.layers[0].has_unit:
+            raise ConfigError(
+                f"`{name}` is sparse, and layer 1 has a bias unit (bias='unit'), whose column "
+                "of ones a sparse X does not carry; use bias='learned' for layer 1"
+            )
         return as_matrix(name, X, self.n_inputs, self.dtype)
+
+    def check_sample_weight(self, sample_weight: Any, m: int, name: str = "sample_weight"
+                            ) -> Array | None:
+        """Sample weights as a (m,) array of the network's dtype (finite, ≥ 0), or None."""
+        if sample_weight is None:
+            return None
+        s = numeric_array(name, sample_weight)
+        if s.shape != (m,):
+            raise ConfigError(f"`{name}` must have shape ({m},), one weight per sample; "
+                              f"got {s.shape}")
+        if not np.isfinite(s).all():
+            raise ConfigError(f"`{name}` contains NaN or inf")
+        if (s < 0).any():
+            raise ConfigError(f"`{name}` must be >= 0; got {float(s[s < 0][0]):g}")
+        return np.ascontiguousarray(s, dtype=self.dtype)
 
     def targets(self, Y: Any, m: int, name: str = "Y") -> Array:
         """Y as an (m, n_L) target matrix: one-hot rows from integer class indices.
@@ -337,6 +383,9 @@ class Network:
         if Y.shape != (m, n_L):
             one_d = f"({m},) or " if self.loss.name == "cross_entropy" or n_L == 1 else ""
             raise ConfigError(f"`{name}` must have shape {one_d}({m}, {n_L}); got {Y.shape}")
+        if self.loss.name == "poisson" and (Y < 0).any():
+            raise ConfigError(f"`{name}` targets for poisson are counts or rates, >= 0; "
+                              f"got {Y[Y < 0][0]:g}")
         if self.loss.name == "binary_cross_entropy" and ((Y < 0) | (Y > 1)).any():
             raise ConfigError(f"`{name}` targets for binary_cross_entropy must lie in [0, 1]")
         if self.loss.name == "cross_entropy" and (
@@ -349,12 +398,13 @@ class Network:
         return np.ascontiguousarray(Y, dtype=self.dtype)
 
     # ----------------------------------------------------------------- the equations
-    def workspace(self, m: int, *, backward: bool = True) -> Workspace:
+    def workspace(self, m: int, *, backward: bool = True, sparse: bool = False) -> Workspace:
         """Buffers for batches of up to ``m`` samples in this network's dtype.
 
         ``backward=False``: only the forward pass's inputs, Z and A (for inference).
+        ``sparse=True``: the batches' X are CSR matrices, set as ``ws.inputs`` (no dense buffer).
         """
-        return Workspace(self.layers, m, self.dtype, backward=backward)
+        return Workspace(self.layers, m, self.dtype, backward=backward, sparse=sparse)
 
     def forward_into(self, ws: Workspace, *, output_activation: bool = True) -> None:
         """Eqs. (1)–(2) for every layer, over the batch in ``ws.inputs``, into ``ws.Z``, ``ws.A``.
@@ -370,13 +420,14 @@ class Network:
             else:
                 layer.forward(ws.A_in(i), ws.Z[i], ws.A[i])  # (2) z = W a + b, a = σ(z)
 
-    def backprop_into(self, ws: Workspace, r: float, shortcut: bool = True) -> float:
+    def backprop_into(self, ws: Workspace, r: float | Array, shortcut: bool = True) -> float:
         """Forward and backward pass over the batch in ``ws.inputs`` / ``ws.targets``.
 
         Fills ``ws.Z``, ``ws.A``, ``ws.delta``, ``ws.nabla_W``, ``ws.nabla_b`` and returns
         the batch loss; allocates no per-batch arrays but the loss's own few. ``r`` is 1/m
-        for the mean, 1 for the sum over samples. ``shortcut=False`` takes eq. (9)'s general
-        path even for a canonical output/loss pair.
+        for the mean, 1 for the sum over samples, or with sample weights the column
+        ``ws.r_rows`` of per-row factors r_x = s_x/Σs or s_x (:func:`row_factors`).
+        ``shortcut=False`` takes eq. (9)'s general path even for a canonical output/loss pair.
         """
         layers = self.layers
         # softmax + cross-entropy share the row max and exponentials (losses module)
@@ -384,9 +435,10 @@ class Network:
         self.forward_into(ws, output_activation=not fused)  # (1)–(2), keeping Z and A
         Z_L, A_L, Y = ws.Z[-1], ws.A[-1], ws.targets
         if fused:
-            loss = r * losses.softmax_cross_entropy(Z_L, Y, A_L, ws.lse, ws.row)  # a^L, C
+            C = losses.softmax_cross_entropy(Z_L, Y, A_L, ws.lse, ws.row)  # a^L, C per sample
         else:
-            loss = r * float(self.loss.per_sample(Z_L, A_L, Y).sum())
+            C = self.loss.per_sample(Z_L, A_L, Y)
+        loss = losses.batch_loss(C, r)  # r Σ_x C_x, or Σ_x r_x C_x
         if shortcut and self.uses_shortcut:
             losses.delta_shortcut(A_L, Y, out=ws.delta[-1])  # (9) δ^L = a − y
         else:  # (9) δ^L = ∂C/∂a ⊙ σ'(z^L)
@@ -410,16 +462,25 @@ class Network:
         return loss
 
     def backprop(
-        self, X: Any, Y: Any, reduction: str = "mean", *, shortcut: bool = True
+        self,
+        X: Any,
+        Y: Any,
+        reduction: str = "mean",
+        *,
+        sample_weight: Any = None,
+        shortcut: bool = True,
     ) -> Gradients:
         """Forward + backward pass on one batch; nothing is updated.
 
         Parameters
         ----------
-        X : array-like of shape (m, n_0)
+        X : array-like or scipy.sparse matrix of shape (m, n_0)
         Y : array-like of shape (m,) (class indices) or (m, n_L)
         reduction : {"mean", "sum"}
             The batch gradient is the mean (r = 1/m) or sum (r = 1) of per-sample gradients.
+        sample_weight : array-like of shape (m,), optional
+            Weights s_x ≥ 0: the gradient is Σ_x s_x ∂C_x/∂w, divided by Σ_x s_x for the
+            mean (all-zero weights give a zero gradient); the loss likewise.
         shortcut : bool
             Use δ^L = a − y for a canonical output/loss pair (default); False takes the
             general path ∂C/∂a ⊙ σ'(z^L) of eq. (9).
@@ -433,15 +494,23 @@ class Network:
         -----
         Equations: (2) Z^l = A^{l−1}(W^l)ᵀ + b^l, A^l = σ(Z^l); (9) Δ^L = ∇_A C ⊙ σ'(Z^L);
         (8) Δ^l = (Δ^{l+1} W^{l+1}) ⊙ σ'(Z^l); (10) ∂C/∂W^l = r (Δ^l)ᵀ A^{l−1};
-        (14) ∂C/∂b^l = r Σ_rows Δ^l.
+        (14) ∂C/∂b^l = r Σ_rows Δ^l. With weights, rΔ = diag(s)Δ / Σs (mean) or diag(s)Δ.
         """
         check_choice("reduction", reduction, REDUCTIONS)
         X = self.check_X(X)
         m = X.shape[0]
-        ws = self.workspace(m)
-        ws.inputs[...] = X
+        s = self.check_sample_weight(sample_weight, m)
+        ws = self.workspace(m, sparse=is_sparse(X))
+        if ws.sparse:
+            ws.inputs = X
+        else:
+            ws.inputs[...] = X
         ws.targets[...] = self.targets(Y, m)
-        loss = self.backprop_into(ws, 1.0 / m if reduction == "mean" else 1.0, shortcut)
+        r: float | Array = 1.0 / m if reduction == "mean" else 1.0
+        if s is not None:
+            ws.weights[:, 0] = s
+            r = row_factors(ws.weights, reduction, out=ws.r_rows)
+        loss = self.backprop_into(ws, r, shortcut)
         return Gradients(ws.delta, ws.nabla_W, ws.nabla_b, loss, reduction, ws.Z, ws.A)
 
     # ----------------------------------------------------------------- inference
@@ -456,12 +525,15 @@ class Network:
         predicting on a large X holds the blocks' activations, not every layer's for all X.
         """
         m = X.shape[0]
-        ws = self.workspace(min(m, INFERENCE_BLOCK), backward=False)
+        ws = self.workspace(min(m, INFERENCE_BLOCK), backward=False, sparse=is_sparse(X))
         Z_L = np.empty((m, self.n_outputs), dtype=self.dtype)
         A_L = np.empty_like(Z_L)
         for start in range(0, m, ws.m):
             block = ws.rows(min(ws.m, m - start))
-            block.inputs[...] = X[start : start + block.m]
+            if block.sparse:
+                block.inputs = X[start : start + block.m]  # CSR rows: a slice, not dense
+            else:
+                block.inputs[...] = X[start : start + block.m]
             self.forward_into(block)
             Z_L[start : start + block.m] = block.Z[-1]
             A_L[start : start + block.m] = block.A[-1]
@@ -486,29 +558,39 @@ class Network:
             return (A > 0.5).astype(np.int64)
         return self.index_of(A) if self.task == "classification" else A
 
-    def evaluate(self, X: Any, y: Any) -> dict[str, float]:
+    def evaluate(self, X: Any, y: Any, sample_weight: Any = None) -> dict[str, float]:
         """Mean loss on (X, y), and accuracy for a classifier (per label for multilabel).
 
         ``y`` is what :meth:`backprop` takes: class indices or an (m, n_L) target matrix.
+        With ``sample_weight`` s every figure is a weighted mean, Σ_x s_x (·) / Σ_x s_x.
         """
         X = self.check_X(X)
-        return self.evaluate_targets(X, self.targets(y, X.shape[0], "y"))
+        s = self.check_sample_weight(sample_weight, X.shape[0])
+        return self.evaluate_targets(X, self.targets(y, X.shape[0], "y"), s)
 
-    def evaluate_targets(self, X: Array, Y: Array, task: str | None = None) -> dict[str, float]:
+    def evaluate_targets(self, X: Array, Y: Array, sample_weight: Array | None = None,
+                         task: str | None = None) -> dict[str, float]:
         """Mean loss and the task's metrics for a checked X and an (m, n_L) target matrix Y.
 
         Classification: ``accuracy``. Multilabel: ``label_accuracy`` (the fraction of the
         m × k labels predicted right) and ``subset_accuracy`` (rows with every label right).
-        ``task`` overrides :attr:`task`: k sigmoid outputs may stand for k single classes
-        (one-vs-rest), which a Model's labels tell.
+        ``sample_weight`` (checked, (m,)) weights every mean by s_x / Σs. ``task`` overrides
+        :attr:`task`: k sigmoid outputs may stand for k single classes (one-vs-rest), which
+        a Model's labels tell.
         """
         task = self.task if task is None else task
         Z, A = self._output(X)
-        result = {"loss": float(self.loss.per_sample(Z, A, Y).mean())}
+        C = self.loss.per_sample(Z, A, Y)
+        s = sample_weight
+        if s is None:
+            result = {"loss": float(C.mean())}
+        else:
+            total = float(s.sum())
+            result = {"loss": float(np.dot(C, s)) / total if total > 0 else float("nan")}
         if task == "classification":
-            result["accuracy"] = metrics.accuracy(self.index_of(Y), self.index_of(A))
+            result["accuracy"] = metrics.accuracy(self.index_of(Y), self.index_of(A), s)
         elif task == "multilabel":
-            result.update(metrics.multilabel_accuracy(Y > 0.5, A > 0.5))
+            result.update(metrics.multilabel_accuracy(Y > 0.5, A > 0.5, s))
         return result
 
     def index_of(self, Y: Array) -> np.ndarray:

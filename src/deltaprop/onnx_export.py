@@ -141,6 +141,8 @@ class _Graph:
             return self.node("Sigmoid", [z])
         if name == "tanh":
             return self.node("Tanh", [z])
+        if name == "exp":
+            return self.node("Exp", [z])
         if name == "softmax":
             return self.node("Softmax", [z], axis=-1)
         if name == "leaky_relu":

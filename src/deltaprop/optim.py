@@ -17,20 +17,28 @@ step, a step allocates no arrays.
 
 Gradient clipping (:func:`clip_grad_norm`, :func:`clip_grad_value`) acts on gradients before
 ``step`` and follows ``torch.nn.utils``.
+
+:class:`LBFGS` is the one full-batch method: not a per-step rule but a minimizer, used as
+``LBFGS(max_iter=200).minimize(net, X, y)``. Each of its function evaluations is the loss and
+gradient of the whole training set from the engine's backprop (eqs. 2, 9, 8, 10, 14); SciPy's
+L-BFGS-B chooses the steps.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from deltaprop import blas
-from deltaprop._validation import check_fraction, check_positive, lookup
-from deltaprop.errors import ConfigError
+from deltaprop._validation import check_choice, check_fraction, check_int, check_positive, lookup
+from deltaprop.errors import ConfigError, TrainingDiverged
+from deltaprop.layers import is_sparse
+from deltaprop.network import INFERENCE_BLOCK, REDUCTIONS, row_factors
 
 Array = NDArray[np.floating]
 State = dict[str, Array]
@@ -533,6 +541,272 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 def get(name: str) -> type[Optimizer]:
     """The optimizer class called ``name``; a ValueError listing the valid names otherwise."""
     return lookup(OPTIMIZERS, name, "optimizer")
+
+
+# ----------------------------------------------------------------- full batch: L-BFGS
+@dataclass
+class LBFGSResult:
+    """What :meth:`LBFGS.minimize` did.
+
+    Attributes
+    ----------
+    loss : float
+        The objective at the final parameters: the data loss plus the L2 term.
+    n_iter : int
+        L-BFGS iterations taken (each one line search, so possibly several evaluations).
+    n_fun : int
+        Loss-and-gradient evaluations (full passes over the data).
+    converged : bool
+        True when SciPy stopped on its tolerance; False when ``max_iter`` or ``max_fun``
+        ran out or the line search could not progress (``message`` says which).
+    message : str
+        SciPy's reason for stopping, e.g. "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL".
+    """
+
+    loss: float
+    n_iter: int
+    n_fun: int
+    converged: bool
+    message: str
+
+
+class LBFGS:
+    """Full-batch L-BFGS through SciPy's L-BFGS-B (Byrd, Lu, Nocedal & Zhu, 1995).
+
+    The objective is the network's batch loss over all of (X, y) — the mean (or sum) of the
+    per-sample losses, weighted by ``sample_weight`` if given — plus (λ/2) Σ‖W‖² over the
+    decayed parameters, and its gradient is the engine's backprop plus λW (L2, as the other
+    optimizers' ``weight_decay``). SciPy keeps the last ``history_size`` steps and gradient
+    changes to approximate the inverse Hessian and chooses each step by a line search.
+    It is the method scikit-learn recommends for small data sets (``solver="lbfgs"``).
+
+    Usage::
+
+        result = dp.optim.LBFGS(max_iter=200).minimize(net, X, y)   # trains net in place
+        result.loss, result.n_iter, result.converged
+
+    Parameters
+    ----------
+    max_iter : int
+        Most L-BFGS iterations (SciPy's ``maxiter``).
+    max_fun : int
+        Most loss-and-gradient evaluations (``maxfun``); each is one pass over the data.
+    tol : float
+        Stop when the largest gradient entry is ≤ ``tol`` (``gtol``), as scikit-learn's
+        ``tol`` for lbfgs.
+    history_size : int
+        Correction pairs kept (``maxcor``; torch.optim.LBFGS's name).
+    weight_decay : float
+        λ of the L2 term; biases (and a bias unit's column) are not decayed unless
+        ``decay_bias``.
+    decay_bias : bool
+
+    Notes
+    -----
+    SciPy works in float64: the parameters travel as one float64 vector and are cast to
+    the network's dtype for each evaluation (a float32 network then has float32-accurate
+    gradients, which can end the line search early). The data pass runs in blocks of
+    :data:`~deltaprop.network.INFERENCE_BLOCK` rows through one workspace, so memory stays
+    that of one block; r is 1/n for the whole set (or s_x/Σs), so the blocks' gradients add
+    up to the full batch's.
+    """
+
+    name = "lbfgs"
+
+    def __init__(
+        self,
+        max_iter: int = 200,
+        max_fun: int = 15000,
+        tol: float = 1e-4,
+        history_size: int = 10,
+        weight_decay: float = 0.0,
+        decay_bias: bool = False,
+    ) -> None:
+        self.max_iter = check_int("max_iter", max_iter)
+        self.max_fun = check_int("max_fun", max_fun)
+        self.tol = check_positive("tol", tol, allow_zero=True)
+        self.history_size = check_int("history_size", history_size)
+        self.weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
+        self.decay_bias = bool(decay_bias)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"max_iter": self.max_iter, "max_fun": self.max_fun, "tol": self.tol,
+                "history_size": self.history_size, "weight_decay": self.weight_decay,
+                "decay_bias": self.decay_bias}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"LBFGS({args})"
+
+    def minimize(
+        self,
+        net: Any,
+        X: Any,
+        y: Any,
+        *,
+        reduction: str = "mean",
+        sample_weight: Any = None,
+        callback: Callable[[int, float], None] | None = None,
+    ) -> LBFGSResult:
+        """Train ``net`` in place: minimize its full-batch loss on (X, y) from its current
+        parameters.
+
+        Parameters
+        ----------
+        net : Network
+        X : array-like or scipy.sparse matrix of shape (n, n_0)
+        y : array-like of shape (n,) (class indices) or (n, n_L)
+        reduction : {"mean", "sum"}
+        sample_weight : array-like of shape (n,), optional
+            s_x ≥ 0, not all 0: the loss is Σ s_x C_x / Σ s_x (mean) or Σ s_x C_x (sum).
+        callback : callable(iteration, loss), optional
+            Called after each iteration with its number (from 1) and the objective there.
+
+        Returns
+        -------
+        LBFGSResult
+
+        Raises
+        ------
+        TrainingDiverged
+            If the final parameters are not finite; the network keeps its starting ones.
+        """
+        from scipy.optimize import minimize  # SciPy comes with scikit-learn
+
+        check_choice("reduction", reduction, REDUCTIONS)
+        objective = _FullBatch(net, X, y, reduction, sample_weight, self)
+        theta0 = objective.theta()
+        iterations = 0
+
+        def report(theta: np.ndarray) -> None:
+            nonlocal iterations
+            iterations += 1
+            if callback is not None:
+                callback(iterations, objective.value_at(theta))
+
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite: SciPy backtracks
+            result = minimize(
+                objective, theta0, method="L-BFGS-B", jac=True, callback=report,
+                options={"maxiter": self.max_iter, "maxfun": self.max_fun, "gtol": self.tol,
+                         "maxcor": self.history_size},
+            )
+        if not (np.isfinite(result.x).all() and np.isfinite(result.fun)):
+            objective.set_theta(theta0)
+            raise TrainingDiverged(
+                "L-BFGS: the loss or the parameters became non-finite; the network keeps its "
+                "starting weights (scale the inputs, or raise weight_decay)"
+            )
+        objective.set_theta(result.x)
+        message = result.message
+        return LBFGSResult(
+            loss=float(result.fun), n_iter=int(result.nit), n_fun=int(result.nfev),
+            converged=int(result.status) == 0,
+            message=message.decode() if isinstance(message, bytes) else str(message),
+        )
+
+
+def _fortran(a: Array) -> bool:
+    """Column-major and not also row-major (a vector is both)."""
+    return a.flags.f_contiguous and not a.flags.c_contiguous
+
+
+def _flat(a: Array) -> Array:
+    """A 1-D view of a contiguous array in its memory order (W and ∇W are column-major)."""
+    return a.T.reshape(-1) if _fortran(a) else a.reshape(-1)
+
+
+class _FullBatch:
+    """L-BFGS's objective: θ ↦ (C(θ), ∇C(θ)) over the whole data set, as SciPy calls it.
+
+    θ packs the trainable slots (``net.slots``: W^1, b^1, W^2, …; frozen biases are not in
+    it), each in its memory order. A call writes θ into the network, runs backprop over the
+    data block by block with the whole set's r, and adds each block's ∇W, ∇b into one
+    float64 gradient vector; then the L2 term (λ/2)‖θ ⊙ d‖² with d the 0/1 decay mask.
+    """
+
+    def __init__(self, net: Any, X: Any, y: Any, reduction: str, sample_weight: Any,
+                 opt: LBFGS) -> None:
+        self.net = net
+        self.X = net.check_X(X)
+        n = self.X.shape[0]
+        self.Y = net.targets(y, n, "y")
+        s = net.check_sample_weight(sample_weight, n)
+        if s is not None and not s.any():
+            raise ConfigError("`sample_weight` is all zero: at least one sample needs a "
+                              "weight > 0")
+        self.r: float | np.ndarray = 1.0 / n if reduction == "mean" else 1.0  # the whole set's
+        if s is not None:  # r_x = s_x / Σ_all s (mean) or s_x, sliced per block
+            s = s.reshape(-1, 1)
+            self.r = row_factors(s, reduction, out=np.empty_like(s))
+        self.ws = net.workspace(min(n, INFERENCE_BLOCK), sparse=is_sparse(self.X))
+        # Per trainable slot: its place in θ, a flat view of the parameter, and one of the
+        # gradient buffer it has in the workspace (shared by the workspace's row views).
+        grads = {f"layers.{i}.W": g for i, g in enumerate(self.ws.nabla_W)}
+        grads |= {f"layers.{i}.b": g for i, g in enumerate(self.ws.nabla_b) if g is not None}
+        self.slots: list[tuple[slice, Array, Array]] = []
+        decay: list[Array] = []
+        start = 0
+        for slot in net.slots(None):
+            seg = slice(start, start + slot.value.size)
+            start = seg.stop
+            self.slots.append((seg, _flat(slot.value), _flat(grads[slot.name])))
+            # d: 1 where λ applies (as the optimizers' _decay_mask), laid out like the slot
+            mask = np.zeros(slot.value.shape, order="F" if _fortran(slot.value) else "C")
+            if opt.decay_bias or slot.weights is ...:
+                mask[...] = 1
+            elif slot.weights is not None:
+                mask[slot.weights] = 1
+            decay.append(_flat(mask))
+        self.decay = np.concatenate(decay)
+        self.lam = opt.weight_decay
+        self.grad = np.empty(start, dtype=np.float64)
+        self.last: tuple[np.ndarray, float] | None = None
+
+    def theta(self) -> np.ndarray:
+        """The current parameters as one float64 vector."""
+        theta = np.empty(self.grad.size, dtype=np.float64)
+        for seg, value, _ in self.slots:
+            theta[seg] = value
+        return theta
+
+    def set_theta(self, theta: np.ndarray) -> None:
+        for seg, value, _ in self.slots:
+            value[...] = theta[seg]  # cast to the network's dtype
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        self.set_theta(theta)
+        net, ws, n = self.net, self.ws, self.X.shape[0]
+        loss = 0.0
+        for start in range(0, n, ws.m):
+            w = ws.rows(min(ws.m, n - start))
+            rows = slice(start, start + w.m)
+            if w.sparse:
+                w.inputs = self.X[rows]
+            else:
+                w.inputs[...] = self.X[rows]
+            w.targets[...] = self.Y[rows]
+            r = self.r
+            if isinstance(r, np.ndarray):  # this block's rows of r_x
+                np.copyto(w.r_rows, r[rows])
+                r = w.r_rows
+            loss += net.backprop_into(w, r)  # (2), (9), (8), (10), (14) on this block
+            for seg, _, grad in self.slots:
+                if start == 0:
+                    self.grad[seg] = grad
+                else:
+                    self.grad[seg] += grad
+        if self.lam:  # L2: (λ/2) ‖θ ⊙ d‖², gradient λ θ ⊙ d
+            decayed = theta * self.decay
+            loss += 0.5 * self.lam * float(np.dot(decayed, decayed))
+            self.grad += self.lam * decayed
+        self.last = (theta.copy(), loss)
+        return loss, self.grad.copy()
+
+    def value_at(self, theta: np.ndarray) -> float:
+        """The objective at θ: the last evaluation's if it was there, else a fresh one."""
+        if self.last is not None and np.array_equal(self.last[0], theta):
+            return self.last[1]
+        return self(theta)[0]
 
 
 # ----------------------------------------------------------------- gradient clipping

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from deltaprop._validation import is_scipy_sparse
 from deltaprop.errors import ConfigError, ConfigTypeError, DataError
 
 __all__ = [
@@ -133,6 +134,8 @@ class Scaler:
         Scaler
             ``self``.
         """
+        if is_scipy_sparse(X):
+            return self._fit_sparse(X)
         X = np.asarray(X)
         if X.ndim != 2 or len(X) == 0:
             raise DataError(f"`X` must have shape (n, n_features) with n >= 1; got {X.shape}")
@@ -156,12 +159,30 @@ class Scaler:
             self.offset, self.scale = None, None
         return self
 
+    def _fit_sparse(self, X: Any) -> Scaler:
+        """A ``scipy.sparse`` X: nothing to learn but its width (:meth:`_check_sparse`)."""
+        self._check_sparse(X)
+        self.n_features = X.shape[1]
+        self.offset, self.scale = None, None
+        return self
+
+    def _check_sparse(self, X: Any) -> None:
+        """Only the kinds that keep zeros at 0 (``none``, ``divide``) take a sparse X:
+        centring would make every entry nonzero, i.e. the matrix dense."""
+        if self.kind not in ("none", "divide"):
+            raise DataError(f"`X` is sparse: scaling {self.kind!r} would make it dense; use "
+                            "'none' or 'divide'")
+        if X.ndim != 2 or (self.n_features is not None and X.shape[1] != self.n_features):
+            raise DataError(f"`X` has shape {X.shape}; this scaler takes "
+                            f"{self.n_features} features")
+
     def transform(self, X: np.ndarray, dtype: Any = None) -> np.ndarray:
         """Scaled copy of ``X``: (X − offset) / scale.
 
         Parameters
         ----------
-        X : ndarray of shape (n, n_features)
+        X : ndarray of shape (n, n_features), or a scipy.sparse matrix (kinds ``none`` and
+            ``divide``: the result is CSR)
         dtype : {"float32", "float64"}, optional
             Output dtype; default: ``X``'s dtype if it is float32 or float64, else float32.
 
@@ -169,6 +190,14 @@ class Scaler:
         -------
         ndarray of shape (n, n_features)
         """
+        if is_scipy_sparse(X):
+            self._check_sparse(X)
+            if dtype is None:
+                dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float32
+            out = X.tocsr().astype(float_dtype(dtype), copy=True)  # stays sparse
+            if self.kind == "divide":
+                out.data /= out.dtype.type(self.divisor)
+            return out
         X = np.asarray(X)
         if dtype is None:
             dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float32
@@ -427,8 +456,9 @@ def train_val_split(
     val_fraction = check_split_fraction("val_fraction", val_fraction)
     if not isinstance(rng, np.random.Generator):
         raise ConfigTypeError(f"`rng` must be a numpy.random.Generator; got {type(rng).__name__}")
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
+    X = X if is_scipy_sparse(X) else np.asarray(X)  # sparse rows are indexed as they are
+    y = np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0 or X.shape[0] != len(y):
         raise DataError(f"`X` and `y` need the same number of samples; got {X.shape}, {y.shape}")
     train, val = split_indices(y, val_fraction, rng, stratify)
     return X[train], y[train], X[val], y[val]

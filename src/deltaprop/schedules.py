@@ -13,7 +13,9 @@ One interface serves the training loop, once per epoch, for every schedule::
         schedule.at_epoch_end(epoch, logs, optimizer)   # sets optimizer.lr for epoch + 1
 
 ``optimizer`` is anything with a float attribute ``lr`` (every ``deltaprop.optim``
-optimizer); ``logs`` maps metric names ("loss", "val_loss", ...) to floats. A schedule's
+optimizer); ``logs`` maps metric names ("loss", "val_loss", ...) to floats, and "samples" to
+the number of samples the epoch trained on (``training.fit`` sets it; :class:`InverseScalingLR`
+counts time in samples, as scikit-learn's ``invscaling``). A schedule's
 own state — the base learning rate, the plateau counters — goes into ``state_dict()`` so a
 resumed run continues exactly. The module needs no NumPy.
 """
@@ -354,9 +356,57 @@ class ReduceLROnPlateau(Schedule):
         self.cooldown_counter = int(d["cooldown_counter"])
 
 
+class InverseScalingLR(Schedule):
+    """scikit-learn's ``learning_rate="invscaling"``: the rate falls as a power of the time
+    step t, the number of training samples seen so far.
+
+    Notes
+    -----
+    Equation: η = η_0 / (t + 1)^p, p = ``power_t``, set at each epoch's end (t then counts
+    every sample of the epochs so far), as sklearn.neural_network's SGD does. The first
+    epoch trains at η_0. ``t`` is the schedule's state: it carries over a resumed run.
+
+    References
+    ----------
+    scikit-learn, ``sklearn/neural_network/_stochastic_optimizers.py``, SGDOptimizer.
+    """
+
+    name = "invscaling"
+
+    def __init__(self, power_t: float = 0.5) -> None:
+        super().__init__()
+        self.power_t = check_positive("power_t", power_t, allow_zero=True)
+        self.t = 0  # training samples seen
+
+    def config(self) -> dict[str, Any]:
+        return {"power_t": self.power_t}
+
+    def lr(self, t: int, base_lr: float) -> float:
+        """The rate after ``t`` training samples: η_0 / (t + 1)^p."""
+        return float(base_lr) / (check_int("t", t, minimum=0) + 1) ** self.power_t
+
+    def start(self, optimizer: HasLR, epoch: int = 0) -> None:
+        optimizer.lr = self.lr(self.t, self._base(optimizer))
+
+    def at_epoch_end(self, epoch: int, metrics: Mapping[str, float], optimizer: HasLR) -> None:
+        if "samples" not in metrics:
+            raise ConfigError("InverseScalingLR needs the epoch's sample count, "
+                              "metrics['samples'] (training.fit sets it)")
+        self.t += int(metrics["samples"])
+        optimizer.lr = self.lr(self.t, self._base(optimizer))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "t": self.t}
+
+    def load_state_dict(self, d: Mapping[str, Any]) -> None:
+        super().load_state_dict(d)
+        self.t = int(d["t"])
+
+
 SCHEDULES: dict[str, type[Schedule]] = {
     cls.name: cls
-    for cls in (StepLR, ExponentialLR, CosineAnnealingLR, LinearWarmup, ReduceLROnPlateau)
+    for cls in (StepLR, ExponentialLR, CosineAnnealingLR, LinearWarmup, ReduceLROnPlateau,
+                InverseScalingLR)
 }
 
 

@@ -5,7 +5,12 @@ One epoch visits the training samples in an order drawn from the network's own
 seeds' per-example form; None: the full batch). Each batch is gathered into the
 preallocated workspace with ``np.take(..., out=)``; :meth:`Network.backprop_into` computes the
 batch gradient — the mean or sum over samples of per-sample gradients (seed 002) — and the
-optimizer applies it. Nothing is allocated per batch but the loss's few numbers.
+optimizer applies it. Nothing is allocated per batch but the loss's few numbers (and, for a
+``scipy.sparse`` X, the batch's CSR rows and the first layer's sparse products).
+
+With ``sample_weight`` s each batch's gradient is Σ_x s_x ∂C_x/∂w over its samples, divided
+by their Σ s_x for the mean; the epoch's loss and accuracy, the validation figures and so
+early stopping are weighted means too (DESIGN.md §3).
 
 Reporting goes through callbacks (``callbacks``): a rich progress bar on a terminal, one
 line per epoch otherwise, nothing with ``verbose=0``. No prints.
@@ -25,9 +30,10 @@ import numpy as np
 
 from deltaprop import optim as optim_module
 from deltaprop._validation import check_choice, check_fraction, check_int
-from deltaprop.errors import ConfigTypeError, TrainingDiverged
-from deltaprop.network import REDUCTIONS, Gradients, Network
-from deltaprop.preprocessing import train_val_split
+from deltaprop.errors import ConfigError, ConfigTypeError, TrainingDiverged
+from deltaprop.layers import is_sparse
+from deltaprop.network import REDUCTIONS, Gradients, Network, row_factors
+from deltaprop.preprocessing import split_indices
 from deltaprop.workspace import Workspace
 
 
@@ -240,12 +246,15 @@ class TrainStep:
     ----------
     net : Network
     X, Y : ndarray of shape (n, n_0), (n, n_L)
-        Checked training inputs and target rows.
+        Checked training inputs and target rows; X may be a CSR matrix.
     m : int
         The largest batch; shorter batches use row slices of the same buffers.
     optimizer : Optimizer
     reduction : {"mean", "sum"}
         r = 1/m (the mean over the batch's samples) or 1 (their sum), seed 002.
+    weights : ndarray of shape (n,), optional
+        Sample weights s (checked): each batch gathers its s_x and r becomes the per-row
+        r_x = s_x / Σ_batch s (mean) or s_x (sum).
     backprop : callable(ws, r) -> loss, optional
         Stands in for ``net.backprop_into`` (``distributed`` sums across processes).
     gradient_hook, clip_norm, clip_value
@@ -261,6 +270,7 @@ class TrainStep:
         optimizer: optim_module.Optimizer,
         reduction: str,
         *,
+        weights: np.ndarray | None = None,
         backprop: Callable[[Workspace, float], float] | None = None,
         gradient_hook: Callable[[Gradients, int], None] | None = None,
         clip_norm: float | None = None,
@@ -268,7 +278,8 @@ class TrainStep:
     ) -> None:
         self.net, self.X, self.Y, self.optimizer = net, X, Y, optimizer
         self.reduction = reduction
-        self.ws = net.workspace(m)
+        self.weights = None if weights is None else weights.reshape(-1, 1)  # like ws.weights
+        self.ws = net.workspace(m, sparse=is_sparse(X))
         self.backprop = backprop if backprop is not None else net.backprop_into
         self.gradient_hook = gradient_hook
         self.clip_norm, self.clip_value = clip_norm, clip_value
@@ -281,9 +292,15 @@ class TrainStep:
         w = self.ws.rows(mb)
         # mode="clip": the rows are a permutation, so no index can be out of range, and
         # NumPy's default "raise" mode gathers through a buffer, 3× slower.
-        np.take(self.X, rows, axis=0, out=w.inputs, mode="clip")
+        if w.sparse:
+            w.inputs = self.X[rows]  # the batch's CSR rows (their nonzeros only)
+        else:
+            np.take(self.X, rows, axis=0, out=w.inputs, mode="clip")
         np.take(self.Y, rows, axis=0, out=w.targets, mode="clip")
-        r = 1.0 / mb if self.reduction == "mean" else 1.0  # seed 002: mean or sum over samples
+        r: float | np.ndarray = 1.0 / mb if self.reduction == "mean" else 1.0  # seed 002
+        if self.weights is not None:  # r_x = s_x / Σ_batch s (mean) or s_x (sum)
+            np.take(self.weights, rows, axis=0, out=w.weights, mode="clip")
+            r = row_factors(w.weights, self.reduction, out=w.r_rows)
         loss = self.backprop(w, r)
         self.batch = w
         self.gradients = Gradients(w.delta, w.nabla_W, w.nabla_b, loss, self.reduction,
@@ -308,31 +325,44 @@ class EpochTally:
     The loss of a batch comes back as its mean or sum (r); the tally adds the per-sample
     sum, so the epoch's figure is a mean over samples whatever the reduction. A classifier
     counts argmax a^L against each row's class, gathered per batch from labels computed
-    once; a multilabel network counts each of its k labels, thresholded at ½.
+    once; a multilabel network counts each of its k labels, thresholded at ½. With sample
+    weights each sample counts s_x times: the figures are Σ s_x (·) / Σ s_x.
     """
 
-    def __init__(self, net: Network, Y: np.ndarray, m: int) -> None:
+    def __init__(self, net: Network, Y: np.ndarray, m: int, weighted: bool = False) -> None:
         self.task, self.k = net.task, net.n_outputs
         self.index_of = net.index_of
+        self.weighted = weighted
         self.labels = self.index_of(Y) if self.task == "classification" else None
         self.batch_labels = None if self.labels is None else np.empty(m, self.labels.dtype)
         self.reset()
 
     def reset(self) -> None:
-        self.loss_sum, self.seen, self.correct = 0.0, 0, 0
+        self.loss_sum, self.seen, self.correct = 0.0, 0.0, 0.0
+        self.samples = 0  # rows trained on, whatever their weights
 
     def add(self, step: TrainStep, rows: np.ndarray, loss: float) -> None:
         w = step.batch
-        self.loss_sum += loss * rows.size if step.reduction == "mean" else loss
-        self.seen += rows.size
+        weight = float(w.weights.sum()) if self.weighted else rows.size  # Σ_batch s_x, or m
+        self.loss_sum += loss * weight if step.reduction == "mean" else loss
+        self.seen += weight
+        self.samples += rows.size
+        right = None
         if self.labels is not None:
             truth = np.take(self.labels, rows, out=self.batch_labels[: rows.size], mode="clip")
-            self.correct += int(np.count_nonzero(self.index_of(w.A[-1]) == truth))
+            right = self.index_of(w.A[-1]) == truth
         elif self.task == "multilabel":  # each of the k labels, thresholded at ½
-            self.correct += int(np.count_nonzero((w.A[-1] > 0.5) == (w.targets > 0.5)))
+            right = (w.A[-1] > 0.5) == (w.targets > 0.5)
+        if right is not None:
+            if self.weighted:
+                self.correct += float(np.dot(w.weights[:, 0], right.reshape(rows.size, -1)).sum())
+            else:
+                self.correct += int(np.count_nonzero(right))
 
     def logs(self) -> dict[str, float]:
         """The epoch's mean loss, and accuracy (per label for multilabel)."""
+        if not self.seen:  # the epoch's samples all had weight 0 (a callback stopped it)
+            return {"loss": float("nan")}
         logs = {"loss": self.loss_sum / self.seen}
         if self.labels is not None:
             logs["accuracy"] = self.correct / self.seen
@@ -350,7 +380,8 @@ def fit(
     batch_size: int | None = 32,
     optimizer: optim_module.Optimizer | None = None,
     reduction: str = "mean",
-    validation_data: tuple[Any, Any] | None = None,
+    sample_weight: Any = None,
+    validation_data: tuple[Any, ...] | None = None,
     validation_split: float = 0.0,
     shuffle: bool = True,
     patience: int | None = None,
@@ -372,7 +403,8 @@ def fit(
 
     Parameters
     ----------
-    X : array-like of shape (n, n_0)
+    X : array-like or scipy.sparse matrix of shape (n, n_0)
+        A sparse X (TF-IDF features) stays sparse: the first layer multiplies it as it is.
     y : array-like of shape (n,) (class indices) or (n, n_L)
         What :meth:`Network.backprop` takes; :class:`deltaprop.Model` fits the user's labels.
     epochs : int
@@ -382,8 +414,13 @@ def fit(
     optimizer : Optimizer, default ``optim.Adam(lr=1e-3)``
     reduction : {"mean", "sum"}
         The batch gradient is the mean (r = 1/m) or the sum (r = 1) of per-sample gradients.
+    sample_weight : array-like of shape (n,), optional
+        Weights s_x ≥ 0 (not all 0): each batch's gradient is Σ_x s_x ∂C_x/∂w over its
+        samples, divided by their Σ s_x for the mean; the recorded loss and accuracy are
+        weighted means.
     validation_data, validation_split
-        Held-out data, or the fraction of (X, y) to hold out (drawn with the network's rng).
+        Held-out data (X_val, y_val) or (X_val, y_val, sample_weight_val), or the fraction
+        of (X, y) to hold out (drawn with the network's rng; its weights go with it).
     patience : int or None
         Early stopping: stop after this many epochs without improvement of the validation
         loss (the training loss if there is no validation data); with ``restore_best``
@@ -424,20 +461,31 @@ def fit(
 
     X = net.check_X(X)
     Y = net.targets(y, X.shape[0], "y")
-    X_val = Y_val = None
+    s = net.check_sample_weight(sample_weight, X.shape[0])
+    if s is not None and not s.any():
+        raise ConfigError("`sample_weight` is all zero: at least one sample needs a weight > 0")
+    if s is not None and backprop is not None:
+        raise ConfigError("`sample_weight` does not combine with a custom `backprop` "
+                          "(distributed training sums unweighted gradients)")
+    if is_sparse(X) and backprop is not None:
+        raise ConfigError("a sparse `X` does not combine with a custom `backprop` "
+                          "(distributed training copies dense rows)")
+    X_val = Y_val = s_val = None
     if validation_data is not None:
-        X_val = net.check_X(validation_data[0], "validation X")
-        Y_val = net.targets(validation_data[1], X_val.shape[0], "validation y")
+        X_val, Y_val, s_val = _validation_set(net, validation_data)
     elif check_fraction("validation_split", validation_split) > 0:
-        X, Y, X_val, Y_val = train_val_split(X, Y, validation_split, net.rng)
+        train, val = split_indices(Y, validation_split, net.rng, False)
+        X, Y, X_val, Y_val = X[train], Y[train], X[val], Y[val]
+        if s is not None:
+            s, s_val = s[train], s[val]
 
     n = X.shape[0]
     m = n if batch_size is None else check_int("batch_size", batch_size)
     m = min(m, n)
     n_batches = math.ceil(n / m)
-    step = TrainStep(net, X, Y, m, optimizer, reduction, backprop=backprop,
+    step = TrainStep(net, X, Y, m, optimizer, reduction, weights=s, backprop=backprop,
                      gradient_hook=gradient_hook, clip_norm=clip_norm, clip_value=clip_value)
-    tally = EpochTally(net, Y, m)
+    tally = EpochTally(net, Y, m, weighted=s is not None)
     index = np.arange(n)
     history = history if history is not None else History()
     stopper = early_stopping
@@ -482,8 +530,9 @@ def fit(
             if not all(np.isfinite(p).all() for _, p in net.parameters()):
                 _diverged(net, snapshot, "the weights became non-finite", epoch, batch, optimizer)
             logs = tally.logs()  # over the samples seen: fewer than n if a callback stopped
+            logs["samples"] = tally.samples  # rows trained on (InverseScalingLR counts them)
             if X_val is not None:
-                val = net.evaluate_targets(X_val, Y_val)
+                val = net.evaluate_targets(X_val, Y_val, s_val)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             logs["lr"] = optimizer.lr
             logs["seconds"] = time.perf_counter() - started
@@ -524,6 +573,19 @@ def _blas_threads(n: int) -> Any:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=n, user_api="blas")
+
+
+def _validation_set(net: Network, data: tuple[Any, ...]) -> tuple[Any, np.ndarray, Any]:
+    """(X_val, Y_val, s_val or None), checked, from (X, y) or (X, y, sample_weight)."""
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+        raise ConfigError("`validation_data` must be (X_val, y_val) or "
+                          "(X_val, y_val, sample_weight_val)")
+    X_val = net.check_X(data[0], "validation X")
+    Y_val = net.targets(data[1], X_val.shape[0], "validation y")
+    s_val = None
+    if len(data) == 3:
+        s_val = net.check_sample_weight(data[2], X_val.shape[0], "validation sample_weight")
+    return X_val, Y_val, s_val
 
 
 def _grad_arrays(grads: Gradients) -> list[np.ndarray]:

@@ -5,6 +5,8 @@ last batch uses row slices of the same buffers (``rows(m)``). Lists are indexed 
 0-based layer i (the seeds' l = i + 1):
 
 - ``inputs``: the batch X, (m, n_0), plus a column of ones when layer 0 has a bias unit;
+  with ``sparse=True`` no dense buffer: ``inputs`` is the batch's CSR rows, set per batch
+  (``layers`` multiplies it without making it dense);
 - ``Z[i]``, ``A[i]``: layer i's z and a = σ(z), (m, n_{i+1});
 - ``A_in(i)``: what feeds layer i: ``inputs`` for i = 0, else layer i − 1's activations,
   with the constant-1 column of a bias unit when layer i has one;
@@ -13,6 +15,8 @@ last batch uses row slices of the same buffers (``rows(m)``). Lists are indexed 
   ``grad_A``: ∂C/∂A^L for the general path of eq. (9);
 - ``nabla_W[i]``, ``nabla_b[i]``: the reduced gradients, shaped like W and b;
 - ``targets``: the batch's Y, (m, n_L); ``ones``: m ones, for sums over the batch's rows;
+  ``weights``: the batch's sample weights s_x, (m, 1), and ``r_rows`` the per-row factors
+  r_x = s_x / Σs or s_x that scale Δ (eqs. 10, 14) when samples are weighted;
   ``lse``, ``row``: m-vectors of scratch for the fused softmax + cross-entropy.
 
 The ones columns are written once, at allocation: a bias unit's activation never changes.
@@ -23,6 +27,7 @@ backward buffers have no rows and it has no gradients.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,10 +41,17 @@ class Workspace:
     """Every per-batch array of one forward + backward pass, for batches of ≤ ``m`` rows."""
 
     def __init__(
-        self, layers: Sequence[Dense], m: int, dtype: np.dtype, *, backward: bool = True
+        self,
+        layers: Sequence[Dense],
+        m: int,
+        dtype: np.dtype,
+        *,
+        backward: bool = True,
+        sparse: bool = False,
     ) -> None:
         self.m = m
         self.backward = backward
+        self.sparse = sparse
         self.dtype = np.dtype(dtype)
         n = [layers[0].n_in] + [layer.n_out for layer in layers]
         unit = [layer.has_unit for layer in layers] + [False]  # a unit feeding layer i
@@ -51,7 +63,10 @@ class Workspace:
                 buf[:, -1] = 1
             return buf
 
-        self._inputs_full = with_unit(0)
+        # Sparse input: no (m, n_0) buffer (n_0 may be 10⁵ TF-IDF columns); the batch's CSR
+        # rows are set as ``inputs`` per batch.
+        self._inputs_full = np.empty((0, 0), dtype=self.dtype) if sparse else with_unit(0)
+        self.inputs: Any = None
         self._A_full = [with_unit(i + 1) for i in range(len(layers))]
         self.Z = [np.empty((m, n[i + 1]), dtype=self.dtype) for i in range(len(layers))]
         # The backward pass's buffers; a forward-only workspace (inference) has none.
@@ -62,6 +77,8 @@ class Workspace:
         self.grad_A = np.empty_like(self.delta[-1])
         self.targets = np.empty_like(self.delta[-1])
         self.ones = np.ones(rows, dtype=self.dtype)  # 1ᵀΔ sums the batch's rows (eq. 14)
+        self.weights = np.empty((rows, 1), dtype=self.dtype)  # s_x of the batch's samples
+        self.r_rows = np.empty((rows, 1), dtype=self.dtype)  # r_x = s_x/Σs or s_x
         self.lse = np.empty(rows, dtype=self.dtype)  # softmax + cross-entropy's row scratch
         self.row = np.empty(rows, dtype=self.dtype)
         self.nabla_W = [
@@ -79,12 +96,16 @@ class Workspace:
 
     def _make_views(self) -> None:
         """``inputs`` and ``A``: the full buffers without their bias unit columns."""
-        self.inputs = self._inputs_full[:, : self._n[0]]
+        if not self.sparse:
+            self.inputs = self._inputs_full[:, : self._n[0]]
         self.A = [A[:, : self._n[i + 1]] for i, A in enumerate(self._A_full)]
 
     def A_in(self, i: int) -> Array:
-        """What feeds layer i: a^{l−1}, with the bias unit's column of ones if it has one."""
-        return self._inputs_full if i == 0 else self._A_full[i - 1]
+        """What feeds layer i: a^{l−1}, with the bias unit's column of ones if it has one
+        (for i = 0 and sparse input: the batch's CSR rows)."""
+        if i == 0:
+            return self.inputs if self.sparse else self._inputs_full
+        return self._A_full[i - 1]
 
     def rows(self, m: int) -> Workspace:
         """This workspace restricted to its first ``m`` rows (views, nothing copied).
@@ -108,6 +129,8 @@ class Workspace:
             view.grad_A = self.grad_A[:m]
             view.targets = self.targets[:m]
             view.ones = self.ones[:m]
+            view.weights = self.weights[:m]
+            view.r_rows = self.r_rows[:m]
             view.lse = self.lse[:m]
             view.row = self.row[:m]
             view._short = {}

@@ -101,8 +101,8 @@ class Run:
         # one label per point: k sigmoid outputs are one-vs-rest classes, scored by argmax
         task = "classification" if net.is_classifier else None
         with np.errstate(over="ignore", invalid="ignore"):
-            return {"train": net.evaluate_targets(self.trainer.X, self.trainer.Y, task),
-                    "test": net.evaluate_targets(self.X_test, self.Y_test, task)}
+            return {"train": net.evaluate_targets(self.trainer.X, self.trainer.Y, task=task),
+                    "test": net.evaluate_targets(self.X_test, self.Y_test, task=task)}
 
 
 def _finite(x: float) -> float | None:
