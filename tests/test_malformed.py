@@ -371,7 +371,9 @@ CSV_CASES: dict[str, tuple[bytes, list[str], str]] = {
     "empty": (b"", [], "empty file"),
     "header-only": (b"a,b,label\n", [], "no data rows"),
     "no-such-target": (b"a,b,label\n1,2,x\n3,4,y\n", ["--target", "nope"], "'nope' not found"),
-    "no-header": (b"1,2,3\n4,5,6\n", [], "header"),
+    # no header row (a first line of numbers is data): a short row is named by line 1's width
+    "no-header-ragged": (b"1,2,3\n4,5,6\n7,8\n", [], "line 3: 2 fields; line 1 has 3"),
+    "target-position": (b"a,b,label\n1,2,x\n3,4,y\n", ["--target", "5"], "column 5 not found"),
     "not-utf8": (b"a,b,label\n1,2,\xff\xfe\n", [], "UTF-8"),
     "infinite": (b"a,b,label\n1,inf,x\n3,4,y\n", [], "finite"),
     "duplicate-columns": (b"a,a,label\n1,2,x\n3,4,y\n", [], "duplicate"),
