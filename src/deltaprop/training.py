@@ -24,7 +24,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from deltaprop import optim as optim_module
-from deltaprop._validation import check_choice, check_fraction, check_int
+from deltaprop import streaming
+from deltaprop._validation import check_choice, check_fraction, check_int, check_rows
 from deltaprop.errors import ConfigError, ConfigTypeError, TrainingDiverged
 from deltaprop.network import REDUCTIONS, Gradients, Network
 from deltaprop.preprocessing import train_val_split
@@ -248,7 +249,7 @@ def fit(
     reduction: str = "mean",
     validation_data: tuple[Any, Any] | None = None,
     validation_split: float = 0.0,
-    shuffle: bool = True,
+    shuffle: bool | str | streaming.ChunkShuffle = True,
     patience: int | None = None,
     min_delta: float = 0.0,
     restore_best: bool = True,
@@ -262,12 +263,17 @@ def fit(
     early_stopping: EarlyStopping | None = None,
     gradient_hook: Callable[[Gradients, int], None] | None = None,
     backprop: Callable[[Workspace, float], float] | None = None,
+    input_transform: streaming.InputTransform | None = None,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent and return its ``History``.
 
     Parameters
     ----------
     X : array-like of shape (n, n_0)
+        In memory, or a NumPy memory map (``np.load(path, mmap_mode="r")``, a memory-mapped
+        ``Dataset``), which is never read whole: with ``shuffle="chunks"`` (or False) the
+        file is read one window at a time into one buffer, and each mini-batch is gathered
+        from it (``deltaprop.streaming.BatchFeed``).
     y : array-like of shape (n,) (labels) or (n, n_L)
     epochs : int
         Total epochs; with ``initial_epoch`` > 0 training resumes at that epoch.
@@ -277,7 +283,14 @@ def fit(
     reduction : {"mean", "sum"}
         The batch gradient is the mean (r = 1/m) or the sum (r = 1) of per-sample gradients.
     validation_data, validation_split
-        Held-out data, or the fraction of (X, y) to hold out (drawn with the network's rng).
+        Held-out data, or the fraction of (X, y) to hold out (drawn with the network's rng;
+        not with a memory-mapped ``X`` or an ``input_transform``, whose validation data
+        is given, and goes through the transform once).
+    shuffle : bool, "chunks" or streaming.ChunkShuffle, default True
+        True: a fresh permutation of all rows each epoch. False: the stored order.
+        "chunks" (or a ``ChunkShuffle(chunk_bytes, window_bytes)``): chunks of consecutive
+        rows in random order, rows shuffled within each window of chunks — for a
+        memory-mapped ``X``, one window (32 MiB by default) is held at a time.
     patience : int or None
         Early stopping: stop after this many epochs without improvement of the validation
         loss (the training loss if there is no validation data); with ``restore_best``
@@ -296,6 +309,13 @@ def fit(
         Stands in for ``net.backprop_into(ws, r)`` on each gathered batch: it must leave the
         batch's ∇W, ∇b and output activations in ``ws`` and return the batch loss, as
         ``backprop_into`` does (``distributed`` computes them across processes).
+    input_transform : callable(raw, out) or None
+        The per-batch input transform, e.g. a fitted ``Scaler.transform_into``: called with
+        the batch's raw rows of ``X`` (its own dtype, e.g. the uint8 pixels of a memory
+        map; a buffer reused for every batch, not to be kept) and ``out``, the workspace's
+        input buffer (m, n_0) in the network's dtype, possibly a strided view; it must
+        write every entry of ``out`` in place. With it, ``X`` is used as it is (any
+        numeric dtype, not checked for NaN: that is the transform's input).
 
     Raises
     ------
@@ -310,15 +330,29 @@ def fit(
     if not isinstance(optimizer, optim_module.Optimizer):
         raise ConfigTypeError(f"`optimizer` must be a deltaprop.optim optimizer; got {optimizer!r}")
 
-    X = net.check_X(X)
+    streaming.check_shuffle(shuffle)
+    # A memory map, or rows that a transform turns into inputs batch by batch, are used as
+    # they are: never converted (or read) whole.
+    raw = input_transform is not None or streaming.is_memory_mapped(X)
+    X = check_rows("X", X, net.n_inputs) if raw else net.check_X(X)
     Y = net.targets(_prepare_labels(net, y), X.shape[0], "y")
     X_val = Y_val = None
     if validation_data is not None:
-        X_val = net.check_X(validation_data[0], "validation X")
+        X_val = validation_data[0]
+        if raw:
+            X_val = streaming.transformed(
+                check_rows("validation X", X_val, net.n_inputs), net.dtype, input_transform
+            )
+        X_val = net.check_X(X_val, "validation X")
         Y_val = net.targets(
             _prepare_labels(net, validation_data[1]), X_val.shape[0], "validation y"
         )
     elif check_fraction("validation_split", validation_split) > 0:
+        if raw:
+            raise ConfigError(
+                "`validation_split` would copy a memory-mapped X (or one read through "
+                "`input_transform`); pass validation_data instead"
+            )
         X, Y, X_val, Y_val = train_val_split(X, Y, validation_split, net.rng)
 
     n = X.shape[0]
@@ -330,7 +364,8 @@ def fit(
     # each row's class, once: per batch, accuracy compares argmax a^L with gathered labels
     labels = net.index_of(Y) if net.is_classifier else None
     batch_labels = None if labels is None else np.empty(m, dtype=labels.dtype)
-    index = np.arange(n)
+    # the epoch's row order, and each batch's rows of X (read from its file if memory-mapped)
+    feed = streaming.BatchFeed(X, m, net.dtype, shuffle, input_transform)
     history = history if history is not None else History()
     stopper = early_stopping
     if stopper is None and patience is not None:
@@ -358,18 +393,18 @@ def fit(
             started = time.perf_counter()
             for cb in reporters:
                 cb.on_epoch_begin(epoch)
-            if shuffle:  # a fresh permutation: the order depends on the generator alone,
-                index[:] = net.rng.permutation(n)  # so a checkpoint's rng state resumes it
+            # The order depends on the generator alone, so a checkpoint's rng state resumes it.
+            feed.draw(net.rng)
             snapshot = [p.copy() for _, p in net.parameters()]  # last finite weights
             loss_sum = 0.0
             correct = seen = 0
             stop = False
             for batch, start in enumerate(range(0, n, m)):
-                rows = index[start : start + m]
+                rows = feed.index[start : start + m]
                 w = ws.rows(rows.size)
+                feed.gather(start, start + rows.size, w.inputs)  # a^0 ← X[rows], transformed
                 # mode="clip": the rows are a permutation, so no index can be out of range,
                 # and NumPy's default "raise" mode gathers through a buffer, 3× slower.
-                np.take(X, rows, axis=0, out=w.inputs, mode="clip")
                 np.take(Y, rows, axis=0, out=w.targets, mode="clip")
                 r = r_of(rows.size)
                 loss = net.backprop_into(w, r) if backprop is None else backprop(w, r)
@@ -422,6 +457,7 @@ def fit(
             stopper.restore(net)
     finally:
         settings.close()
+        feed.close()
         for cb in reporters:
             cb.on_train_end(history)
     return history
