@@ -1,6 +1,8 @@
 """Public API re-exports and __version__; no logic.
 
-Names are imported on first use (PEP 562), so ``deltaprop --help`` starts without NumPy.
+Names — and the public submodules, so ``dp.datasets.load("iris")`` works after a bare
+``import deltaprop as dp`` — are imported on first use (PEP 562), so ``deltaprop --help``
+starts without NumPy.
 """
 
 from __future__ import annotations
@@ -15,22 +17,50 @@ _EXPORTS = {
     "Network": "deltaprop.network",
     "Gradients": "deltaprop.network",
     "load": "deltaprop.io",
-    "optim": "deltaprop.optim",
 }
 
+# public submodules, reachable as attributes: dp.datasets, dp.optim, …
+_SUBMODULES = (
+    "data",
+    "datasets",
+    "distributed",
+    "explain",
+    "gradcheck",
+    "optim",
+    "schedules",
+    "sklearn",
+    "training",
+)
+
 if TYPE_CHECKING:  # pragma: no cover
-    from deltaprop import optim
+    from deltaprop import (
+        data,
+        datasets,
+        distributed,
+        explain,
+        gradcheck,
+        optim,
+        schedules,
+        sklearn,
+        training,
+    )
     from deltaprop.io import load
     from deltaprop.network import Gradients, Network
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"deltaprop.{name}")
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    else:
         raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")
-    module = importlib.import_module(_EXPORTS[name])
-    value = module if name == "optim" else getattr(module, name)
     globals()[name] = value
     return value
 
 
-__all__ = ["Gradients", "Network", "__version__", "load", "optim"]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
+
+
+__all__ = ["Gradients", "Network", "__version__", "load", *_SUBMODULES]
