@@ -63,4 +63,18 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
 
 
-__all__ = ["Gradients", "Network", "__version__", "load", *_SUBMODULES]
+__all__ = [
+    "Gradients",
+    "Network",
+    "__version__",
+    "data",
+    "datasets",
+    "distributed",
+    "explain",
+    "gradcheck",
+    "load",
+    "optim",
+    "schedules",
+    "sklearn",
+    "training",
+]

@@ -150,15 +150,18 @@ class FileRows:
             self._file = None
 
 
-def row_blocks(X: np.ndarray, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start, rows)`` for consecutive blocks of about ``block_bytes`` of ``X``'s rows.
+def row_blocks(
+    X: np.ndarray, block_bytes: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, rows)`` for consecutive blocks of about ``block_bytes`` (default
+    :data:`BLOCK_BYTES`) of ``X``'s rows.
 
     For an array in memory ``rows`` is the view ``X[start:stop]``; for a memory map it is
     one buffer, read from the file and reused for every block, so one pass over a file of
     any size holds one block. Use a block before asking for the next.
     """
     n = len(X)
-    rows = max(1, block_bytes // _row_nbytes(X))
+    rows = max(1, (block_bytes or BLOCK_BYTES) // _row_nbytes(X))
     reader = FileRows.of(X)
     buffer = None if reader is None else np.empty((min(rows, n), *X.shape[1:]), X.dtype)
     try:
