@@ -38,8 +38,8 @@ ROWS = [f"{i % 3},{i * 0.5},{(i * 7) % 11}" for i in range(30)]  # label, a, b
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Two rows of three numbers per chunk, so every test crosses many chunk boundaries."""
-    monkeypatch.setattr(delimited, "_CHUNK_BYTES", 8 * 3 * 2)
+    """NaN and ±inf checked two rows at a time, so the check's blocks are many."""
+    monkeypatch.setattr(delimited, "_CHECK_ROWS", 2)
 
 
 def test_header_and_no_header_read_the_same(tmp_path):
@@ -113,7 +113,7 @@ def test_tsv_and_explicit_delimiter(tmp_path):
     np.testing.assert_array_equal(_all_rows(d)[0], _all_rows(csv_)[0])
 
 
-def test_chunk_boundaries_blank_lines_and_line_ends(tmp_path, small_chunks):
+def test_blank_lines_and_line_ends(tmp_path, small_chunks):
     rows = [f"{i},{i / 8},{i % 2}" for i in range(23)]
     pieces = []
     for i, row in enumerate(rows):  # blank lines here and there, CRLF on some lines
@@ -129,12 +129,19 @@ def test_chunk_boundaries_blank_lines_and_line_ends(tmp_path, small_chunks):
     np.testing.assert_array_equal(y[order], [int(r[2]) for r in _reference(text)[1:]])
 
 
-def test_a_bad_cell_deep_in_the_file_names_its_line(tmp_path, small_chunks):
+@pytest.mark.parametrize(("row", "bad", "message"), [
+    ("32,oops,0", 33, "line 36, column 'b': 'oops' is not a number"),
+    ("32,inf,0", 33, "line 36, column 'b': 'inf' is not a finite number"),
+    ("32,1", 33, "line 36: 2 fields; the header has 3"),
+    ("32,2,", 38, "line 41, column 'label': empty target cell"),
+])
+def test_a_bad_cell_deep_in_the_file_names_its_line(tmp_path, small_chunks, row, bad, message):
     lines = ["a,b,label"] + [f"{i},{i},{i % 2}" for i in range(40)]
-    lines[33] = "32,oops,0"  # line 34 of the file, in the 17th chunk
+    lines[bad] = row
     text = "\n".join(lines[:10]) + "\n\n\n" + "\n".join(lines[10:]) + "\n"  # +2 blank lines
-    with pytest.raises(DataError, match=r"bad\.csv: line 36, column 'b': 'oops' is not a number$"):
-        data.load(_write(tmp_path, "bad.csv", text))
+    path = _write(tmp_path, "bad.csv", text)
+    with pytest.raises(DataError, match=f"^{re.escape(path)}: {re.escape(message)}$"):
+        data.load(path)
 
 
 BAD = [

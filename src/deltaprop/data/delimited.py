@@ -1,21 +1,19 @@
-"""Delimited text files (CSV, TSV) read by NumPy's C parser, chunk by chunk, into one array.
+"""Delimited text files (CSV, TSV) read by NumPy's C parser into one array.
 
-The file is parsed by ``np.loadtxt`` — NumPy's tokenizer and number parser, in C — a chunk
-of rows at a time, each chunk copied into one preallocated array of the final dtype; the
-number of rows is bounded beforehand by counting the file's line ends (a fast byte scan).
-So a file's features are held once, in float32 (or float64), plus one chunk: for
-Fashion-MNIST's 133 MB CSV the load takes about as long as ``np.loadtxt`` on the whole file
-and peaks near the same memory (``benchmarks/bench_csv.py``, ``docs/data.md``, which also
-compares pandas' and pyarrow's readers).
-
-Each chunk is read with a structured dtype that names what every column is: runs of
-feature columns (the requested float dtype), the target column (float64, so integer labels
-stay exact; or Python strings for class labels) and columns to skip. The parser checks that
-every row has as many fields as the first.
+The file is parsed by one ``np.loadtxt`` call on its path — NumPy's tokenizer and number
+parser, in C, reading the file in blocks — with a structured dtype that names what every
+column is: runs of feature columns (the requested float dtype), the target column (float64,
+so integer labels stay exact; or Python strings for class labels) and columns to skip. The
+parser also checks that every row has as many fields as the first. The features are a view
+of the parsed records, so a file's features are held once: for Fashion-MNIST's 133 MB CSV
+the load takes about as long as ``np.loadtxt`` alone and peaks near the same memory
+(``benchmarks/bench_csv.py``, ``docs/data.md``, which also compares pandas' and pyarrow's
+readers, and a chunked parse: feeding NumPy lines through Python costs a fifth more time).
 
 Only when the fast parse fails — a ragged row, an empty or non-numeric cell, NaN or ±inf —
-is the failing chunk read again, line by line with Python's ``csv`` module, to name the
-file, line and column of the first bad cell in a one-line :class:`DataError`.
+is the file read again, line by line with Python's ``csv`` module from the row NumPy
+stopped at, to name the file, line and column of the first bad cell in a one-line
+:class:`DataError`.
 
 Header detection: the first non-blank line is a header unless every cell in it is a number
 (``header="auto"``; ``True``/``False`` force it). A column is chosen by its header name or
@@ -24,11 +22,12 @@ by its position, counted from 0 (negative from the end), as in Python.
 
 from __future__ import annotations
 
+import collections
 import csv
-import itertools
 import math
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -44,8 +43,10 @@ __all__ = ["DELIMITERS", "load_csv", "read_csv_features"]
 #: File suffix → field delimiter; other suffixes are read as CSV.
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
 
-# Bytes of text parsed per chunk: the chunk's own arrays stay a few MB.
-_CHUNK_BYTES = 8 << 20
+# Rows checked for NaN and ±inf at a time: the check's boolean array stays a few MB.
+_CHECK_ROWS = 4096
+# NumPy's parse errors end "at row N" (data rows after the skipped lines, from 0 or 1).
+_NUMPY_ROW = re.compile(r"at row (\d+)")
 # Column names listed in a message, at most.
 _LISTED = 12
 
@@ -106,28 +107,11 @@ def _is_blank(line: str) -> bool:
     return not line.rstrip("\r\n")
 
 
-def _count_line_ends(name: str) -> int:
-    """An upper bound on the file's lines: its line ends plus one (a fast byte scan).
-
-    Line ends are ``\n``; only a file with none is counted by ``\r`` (old Mac files).
-    """
-    counts = {b"\n": 0, b"\r": 0}
-    try:
-        with open(name, "rb") as f:
-            while block := f.read(1 << 22):
-                counts[b"\n"] += block.count(b"\n")
-                if not counts[b"\n"]:
-                    counts[b"\r"] += block.count(b"\r")
-    except OSError as error:
-        raise open_error(name, error) from None
-    return (counts[b"\n"] or counts[b"\r"]) + 1
-
-
-def _first_row(f: TextIO, name: str, delimiter: str) -> tuple[str, list[str]]:
-    """The first non-blank line and its fields."""
-    for line in f:
+def _first_row(f: TextIO, name: str, delimiter: str) -> tuple[int, list[str]]:
+    """The first non-blank line's fields, and how many lines were read to reach it."""
+    for count, line in enumerate(f, start=1):
         if not _is_blank(line):
-            return line, next(csv.reader([line], delimiter=delimiter))
+            return count, next(csv.reader([line], delimiter=delimiter))
     raise DataError(f"{name}: empty file; expected a header row or data")
 
 
@@ -194,7 +178,7 @@ def _layout(
         for j, column in enumerate(names):
             if not column:
                 raise DataError(f"{name}: column {j + 1} has an empty name in the header")
-        duplicates = sorted({c for c in names if names.count(c) > 1})
+        duplicates = sorted(c for c, k in collections.Counter(names).items() if k > 1)
         if duplicates:
             raise DataError(f"{name}: duplicate column names: {', '.join(duplicates)}")
     by_name = feature_names is not None and names is not None
@@ -249,22 +233,6 @@ def _fields(layout: _Layout, dtype: np.dtype, target_kind: str | None) -> tuple[
     return np.dtype(fields), placement
 
 
-def _chunks(f: TextIO, rows: int) -> Iterator[Iterator[str]]:
-    """Iterators over the next ``rows`` lines, each starting on a non-blank line, to the end.
-
-    ``itertools.islice`` cuts the chunks in C. Blank lines within a chunk are skipped by
-    ``np.loadtxt``; skipping them here before a chunk means no chunk is only blank lines
-    (``np.loadtxt`` warns when it finds no data).
-    """
-    while True:
-        for line in f:
-            if not _is_blank(line):
-                break
-        else:
-            return
-        yield itertools.chain([line], itertools.islice(f, rows - 1))
-
-
 @dataclass
 class _Table:
     X: np.ndarray  # (n, n_features)
@@ -287,52 +255,42 @@ def _read(
     if delimiter is None:
         delimiter = DELIMITERS.get(os.path.splitext(name)[1].lower(), ",")
     header = _check_header(header)
-    n_upper = _count_line_ends(name)
     try:
         with _open(name) as f:
-            line, first = _first_row(f, name, delimiter)
+            lines, first = _first_row(f, name, delimiter)
             layout = _layout(
                 name, first, delimiter=delimiter, header=header, target=target,
                 labelled=labelled, feature_names=feature_names,
             )  # fmt: skip
-            head = [] if layout.has_header else [line]
-            kind = None
-            if labelled:
-                kind, head = _target_kind(f, head, layout, task)
-            try:
-                return _parse(itertools.chain(head, f), layout, dtype, kind, n_upper, task)
-            except _LabelsAreText:
-                pass
-        # A target cell after the first row is not a number: the target holds class
-        # labels after all; read again with a text target.
-        with _open(name) as f:
-            _first_row(f, name, delimiter)
-            head = [] if layout.has_header else [line]
-            return _parse(itertools.chain(head, f), layout, dtype, "label", n_upper, task)
+            skip = lines if layout.has_header else lines - 1  # lines before the data
+            data_row = first if not layout.has_header else _next_row(f, delimiter)
+        if data_row is None:
+            raise DataError(f"{name}: no data rows after the header")
+        kind = _target_kind(data_row, layout, task) if labelled else None
+        try:
+            return _parse(layout, dtype, kind, skip, task)
+        except _LabelsAreText:
+            # A target cell after the first row is not a number: the target holds class
+            # labels after all; parse again with a text target.
+            return _parse(layout, dtype, "label", skip, task)
     except UnicodeDecodeError:
         raise DataError(f"{name}: not a UTF-8 text file") from None
     except OSError as error:
         raise open_error(name, error) from None
 
 
-def _target_kind(
-    f: TextIO, head: list[str], layout: _Layout, task: str
-) -> tuple[str, list[str]]:
-    """"number" or "label", from the first data row's target cell; and the lines read."""
-    if task == "regression":
-        return "number", head
-    if not head:
-        for line in f:
-            if not _is_blank(line):
-                head = [line]
-                break
-        else:
-            return "number", head
-    cells = next(csv.reader(head, delimiter=layout.delimiter))
-    if layout.target is not None and layout.target < len(cells):
-        if not _is_number(cells[layout.target].strip()):
-            return "label", head
-    return "number", head
+def _next_row(f: TextIO, delimiter: str) -> list[str] | None:
+    for line in f:
+        if not _is_blank(line):
+            return next(csv.reader([line], delimiter=delimiter))
+    return None
+
+
+def _target_kind(row: list[str], layout: _Layout, task: str) -> str:
+    """"number" or "label", from the first data row's target cell."""
+    if task == "regression" or layout.target is None or layout.target >= len(row):
+        return "number"
+    return "number" if _is_number(row[layout.target].strip()) else "label"
 
 
 def _named(layout: _Layout, j: int | None) -> str:
@@ -342,54 +300,44 @@ def _named(layout: _Layout, j: int | None) -> str:
 
 
 def _parse(
-    lines: Iterator[str],
-    layout: _Layout,
-    dtype: np.dtype,
-    kind: str | None,
-    n_upper: int,
-    task: str,
+    layout: _Layout, dtype: np.dtype, kind: str | None, skip: int, task: str
 ) -> _Table:
     row_dtype, placement = _fields(layout, dtype, kind)
-    rows_per_chunk = max(1, _CHUNK_BYTES // (8 * layout.n_columns))
-    X = np.empty((n_upper, len(layout.features)), dtype=dtype)
-    target = None if kind is None else np.empty(n_upper, np.float64 if kind == "number" else object)
-    n = 0
-    for chunk_lines in _chunks(lines, rows_per_chunk):  # type: ignore[arg-type]
-        try:
-            chunk = np.loadtxt(
-                chunk_lines, dtype=row_dtype, delimiter=layout.delimiter, quotechar='"',
-                comments=None, ndmin=1,
-            )  # fmt: skip
-        except UnicodeDecodeError:
-            raise
-        except ValueError as error:
-            _locate(layout, dtype, kind, task, first_row=n, fallback=str(error))
-        m = len(chunk)
-        if n + m > n_upper:
-            raise DataError(f"{layout.name}: the file changed while it was read")
-        block = X[n : n + m]
-        for field, start, width in placement:
-            block[:, start : start + width] = chunk[field]
-        bad = not np.isfinite(block).all()
-        if target is not None:
-            values = chunk["target"]
-            if kind == "number":
-                bad = bad or not np.isfinite(values).all()
-                target[n : n + m] = values
-            else:
-                labels = [str(v).strip() for v in values]
-                bad = bad or not all(labels)
-                target[n : n + m] = labels
-        if bad:
-            _locate(layout, dtype, kind, task, first_row=n, fallback="a value is not finite")
-        n += m
+    try:
+        records = np.loadtxt(
+            layout.name, dtype=row_dtype, delimiter=layout.delimiter, quotechar='"',
+            comments=None, skiprows=skip, ndmin=1, encoding="utf-8-sig",
+        )  # fmt: skip
+    except UnicodeDecodeError:
+        raise
+    except ValueError as error:
+        found = _NUMPY_ROW.search(str(error))
+        first_row = max(0, int(found.group(1)) - 1) if found else 0
+        _locate(layout, dtype, kind, task, first_row=first_row, fallback=str(error))
+    n = len(records)
     if n == 0:
         raise DataError(f"{layout.name}: no data rows after the header")
-    if target is not None and kind == "label":
-        target = target[:n].astype(str)
-    elif target is not None:
-        target = target[:n]
-    return _Table(X[:n], target, layout)
+    if len(placement) == 1:  # the usual case: the features are one view of the records
+        X = records[placement[0][0]].reshape(n, -1)
+    else:  # columns in another order, or the target among them: gather them
+        X = np.empty((n, len(layout.features)), dtype=dtype)
+        for field, start, width in placement:
+            X[:, start : start + width] = records[field].reshape(n, width)
+    for start in range(0, n, _CHECK_ROWS):
+        if not np.isfinite(X[start : start + _CHECK_ROWS]).all():
+            _locate(layout, dtype, kind, task, first_row=start, fallback="a value is not finite")
+    target = None
+    if kind == "number":
+        target = np.array(records["target"], dtype=np.float64)
+        if not np.isfinite(target).all():
+            first = int(np.argmin(np.isfinite(target)))
+            _locate(layout, dtype, kind, task, first_row=first, fallback="a target is not finite")
+    elif kind == "label":
+        target = np.array([str(v).strip() for v in records["target"]])
+        if not target.all():
+            first = int(np.argmin(target.astype(bool)))
+            _locate(layout, dtype, kind, task, first_row=first, fallback="an empty target")
+    return _Table(X, target, layout)
 
 
 def _cell_problem(cell: str, dtype: np.dtype) -> str | None:
