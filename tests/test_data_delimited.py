@@ -230,3 +230,42 @@ def test_read_features_by_name_ignores_other_columns(tmp_path):
     np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
     X, names = data.read_features(headerless, feature_names=["a", "b"])  # no names to match
     assert names is None and X.shape == (2, 3)
+
+
+def test_the_command_trains_alike_with_or_without_a_header(tmp_path, capsys):
+    """`deltaprop train` on the same rows with a header (--target label) and without one
+    (--target 0): the same data, so the same model and test metrics."""
+    import json
+
+    from conftest import run_cli
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((120, 3))
+    labels = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    rows = [f"{label},{a:.6f},{b:.6f},{c:.6f}" for label, (a, b, c) in zip(labels, X, strict=True)]
+    named = _write(tmp_path, "named.csv", "label,a,b,c\n" + "\n".join(rows) + "\n")
+    bare = _write(tmp_path, "bare.csv", "\n".join(rows) + "\n")
+    results = []
+    for path, target in ((named, "label"), (bare, "0")):
+        status, out, err = run_cli(["train", "--data", path, "--target", target, "--epochs", "3",
+                                    "--hidden", "4", "--quiet", "--json",
+                                    "--out", str(tmp_path / "m.safetensors")], capsys)
+        assert status == 0, err
+        results.append(json.loads(out)["test"])
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize(("text", "names", "n_rows"), [
+    ("label,a,b\nyes,1,2\nno,3,4\nno,5,6\nyes,7,8\n", ["a", "b"], 4),  # names over numbers
+    ("yes,1,2\nno,3,4\nno,5,6\nyes,7,8\n", None, 4),  # a text label over a text label: data
+    ("0,1,2\n1,3,4\n1,5,6\n0,7,8\n", None, 4),  # numbers over numbers: data
+    ("label,a,b\n", ["a", "b"], 0),  # one line, not all numbers: a header (and no data)
+])
+def test_header_detection_compares_the_first_two_rows(tmp_path, text, names, n_rows):
+    path = _write(tmp_path, "h.csv", text)
+    if n_rows == 0:
+        with pytest.raises(DataError, match="no data rows after the header"):
+            data.load(path, target=0)
+        return
+    d = data.load(path, target=0, test_size=0.5)
+    assert d.feature_names == names and len(d.X_train) + len(d.X_test) == n_rows

@@ -15,9 +15,11 @@ is the file read again, line by line with Python's ``csv`` module from the row N
 stopped at, to name the file, line and column of the first bad cell in a one-line
 :class:`DataError`.
 
-Header detection: the first non-blank line is a header unless every cell in it is a number
-(``header="auto"``; ``True``/``False`` force it). A column is chosen by its header name or
-by its position, counted from 0 (negative from the end), as in Python.
+Header detection (``header="auto"``; ``True``/``False`` force it): the first non-blank line
+is a header if a column that holds a number in the second line holds something else in the
+first — so a headerless file whose first row starts with a text label is still data; a
+file of one line is a header unless all its cells are numbers. A column is chosen by its
+header name or by its position, counted from 0 (negative from the end), as in Python.
 """
 
 from __future__ import annotations
@@ -156,9 +158,22 @@ def _check_header(header: bool | str) -> bool | str:
     return header
 
 
+def _has_header(header: bool | str, first: list[str], second: list[str] | None) -> bool:
+    """Whether the first row names the columns (see the module's docstring)."""
+    if header != "auto":
+        return bool(header)
+    if second is None:
+        return not all(_is_number(cell) for cell in first)
+    return any(
+        _is_number(below.strip()) and not _is_number(above.strip())
+        for above, below in zip(first, second, strict=False)
+    )
+
+
 def _layout(
     name: str,
     first: list[str],
+    second: list[str] | None,
     *,
     delimiter: str,
     header: bool | str,
@@ -171,7 +186,7 @@ def _layout(
     ``labelled``: the target column must exist (default: the last); otherwise ``target`` is
     only a column to leave out if the file has it.
     """
-    has_header = header is True or (header == "auto" and not all(_is_number(c) for c in first))
+    has_header = _has_header(header, first, second)
     names = [cell.strip() for cell in first] if has_header else None
     n_columns = len(first)
     if names is not None:
@@ -258,12 +273,13 @@ def _read(
     try:
         with _open(name) as f:
             lines, first = _first_row(f, name, delimiter)
-            layout = _layout(
-                name, first, delimiter=delimiter, header=header, target=target,
-                labelled=labelled, feature_names=feature_names,
-            )  # fmt: skip
-            skip = lines if layout.has_header else lines - 1  # lines before the data
-            data_row = first if not layout.has_header else _next_row(f, delimiter)
+            second = _next_row(f, delimiter)
+        layout = _layout(
+            name, first, second, delimiter=delimiter, header=header, target=target,
+            labelled=labelled, feature_names=feature_names,
+        )  # fmt: skip
+        skip = lines if layout.has_header else lines - 1  # lines before the data
+        data_row = second if layout.has_header else first
         if data_row is None:
             raise DataError(f"{name}: no data rows after the header")
         kind = _target_kind(data_row, layout, task) if labelled else None
