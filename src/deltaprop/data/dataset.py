@@ -1,16 +1,19 @@
 """The Dataset every loader returns, and how loaders build one: targets, checks, the split.
 
 A loader reads its source into features ``X`` (one sample per row) and a target column, then
-calls :func:`encode_target` (class labels become indices into the sorted labels) and one of
-the splits: :func:`random_split` (a stratified random train/test split, copying rows),
-:func:`split_in_place` (the same random choice of rows, but made by moving rows within the
-one array the loader filled, so a large file is never held twice), or :func:`tail_split`
-(the last rows are the test set: a memory map is split without reading it).
+calls :func:`encode_target` (class labels become indices into the sorted labels), says what
+it knows in a :class:`Described`, and calls one of the splits: :func:`random_split` (a
+stratified random train/test split, copying rows), :func:`split_in_place` (the same random
+choice of rows, but made by moving rows within the one array the loader filled, so a large
+file is never held twice), or :func:`tail_split` (the last rows are the test set: a memory
+map is split without reading it). :func:`find_columns` picks columns by name for every
+source that has names.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,9 +25,12 @@ from deltaprop.preprocessing import check_split_fraction, split_indices
 __all__ = [
     "AUTO_MAX_CLASSES",
     "Dataset",
+    "Described",
     "Task",
     "check_task",
     "encode_target",
+    "find_columns",
+    "listing",
     "random_split",
     "split_in_place",
     "tail_split",
@@ -180,43 +186,47 @@ def encode_target(
     return y.reshape(-1).astype(np.int64), "classification", [str(v) for v in labels]
 
 
-def _split_rows(
-    y: np.ndarray, task: Task, test_size: float, seed: int, source: str
-) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        return split_indices(
-            y, test_size, np.random.default_rng(seed), stratify=task == "classification"
-        )
-    except ValueError as error:
-        raise DataError(f"{source}: {error}") from None
+@dataclass(frozen=True)
+class Described:
+    """What a loader knows about its data besides the arrays: the rest of a Dataset.
+
+    ``source`` names the data in error messages (a file's path; default ``name``).
+    """
+
+    name: str
+    task: Task
+    class_names: list[str] | None
+    feature_shape: tuple[int, ...]
+    feature_names: list[str] | None = None
+    source: str | None = None
+
+    def dataset(
+        self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray
+    ) -> Dataset:
+        return Dataset(
+            X_train, y_train, X_test, y_test, self.task, self.class_names, self.name,
+            self.feature_shape, self.feature_names,
+        )  # fmt: skip
+
+    def split_rows(
+        self, y: np.ndarray, test_size: float, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Random train/test row indices, stratified for classification."""
+        try:
+            return split_indices(y, test_size, rng, stratify=self.task == "classification")
+        except ValueError as error:
+            raise DataError(f"{self.source or self.name}: {error}") from None
 
 
 def random_split(
-    name: str,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    task: Task,
-    class_names: list[str] | None,
-    feature_shape: tuple[int, ...],
-    test_size: float,
-    rng: np.random.Generator,
-    source: str | None = None,
-    feature_names: list[str] | None = None,
+    about: Described, X: np.ndarray, y: np.ndarray, test_size: float, rng: np.random.Generator
 ) -> Dataset:
     """Split (X, y) at random (stratified for classification) into a Dataset, copying rows.
 
-    Both parts are in the order of ``rng``'s permutation. ``source`` (default ``name``)
-    names errors.
+    Both parts are in the order of ``rng``'s permutation.
     """
-    try:
-        train, test = split_indices(y, test_size, rng, stratify=task == "classification")
-    except ValueError as error:
-        raise DataError(f"{source or name}: {error}") from None
-    return Dataset(
-        X[train], y[train], X[test], y[test], task, class_names, name, feature_shape,
-        feature_names,
-    )  # fmt: skip
+    train, test = about.split_rows(y, test_size, rng)
+    return about.dataset(X[train], y[train], X[test], y[test])
 
 
 # Rows moved per step of split_in_place: a 4 MB scratch copy for 784 float32 features.
@@ -224,27 +234,17 @@ _MOVE_ROWS = 1024
 
 
 def split_in_place(
-    name: str,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    task: Task,
-    class_names: list[str] | None,
-    feature_shape: tuple[int, ...],
-    test_size: float,
-    seed: int,
-    source: str,
-    feature_names: list[str] | None = None,
+    about: Described, X: np.ndarray, y: np.ndarray, test_size: float, seed: int
 ) -> Dataset:
     """The random split of :func:`random_split`, made by moving rows within ``X`` itself.
 
-    The same rows as ``random_split(..., rng=np.random.default_rng(seed))`` go to the test
-    set, but each part keeps the rows' original order (the file's order), and ``X_train``
-    and ``X_test`` are the two ends of ``X`` (views): the training rows are moved forward
-    in blocks and the test rows, copied aside first, fill the end. Peak memory is ``X``
-    plus the test rows, not ``X`` twice.
+    The same rows as ``random_split(..., np.random.default_rng(seed))`` go to the test set,
+    but each part keeps the rows' original order (the file's order), and ``X_train`` and
+    ``X_test`` are the two ends of ``X`` (views): the training rows are moved forward in
+    blocks and the test rows, copied aside first, fill the end. Peak memory is ``X`` plus
+    the test rows, not ``X`` twice.
     """
-    train, test = _split_rows(y, task, test_size, seed, source)
+    train, test = about.split_rows(y, test_size, np.random.default_rng(seed))
     train.sort()
     test.sort()
     held = X[test]
@@ -258,31 +258,17 @@ def split_in_place(
     n_train = len(train)
     X[n_train : n_train + len(test)] = held
     del held
-    y_parts = y[train], y[test]
-    return Dataset(
-        X[:n_train], y_parts[0], X[n_train : n_train + len(test)], y_parts[1], task,
-        class_names, name, feature_shape, feature_names,
-    )  # fmt: skip
+    return about.dataset(X[:n_train], y[train], X[n_train : n_train + len(test)], y[test])
 
 
-def tail_split(
-    name: str,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    task: Task,
-    class_names: list[str] | None,
-    feature_shape: tuple[int, ...],
-    test_size: float,
-    source: str,
-    feature_names: list[str] | None = None,
-) -> Dataset:
+def tail_split(about: Described, X: np.ndarray, y: np.ndarray, test_size: float) -> Dataset:
     """The last ``ceil(test_size * n)`` rows are the test set (views, nothing is read).
 
     For memory maps, which cannot be split at random without reading the file. If a class
     of the test rows never occurs in the training rows, the file is probably sorted by
     class: that is a DataError asking for shuffled rows or a separate test set.
     """
+    source = about.source or about.name
     test_size = check_split_fraction("test_size", test_size)
     n = len(y)
     n_test = math.ceil(test_size * n)
@@ -291,16 +277,36 @@ def tail_split(
             f"{source}: {n} samples are too few to split with a fraction of {test_size}"
         )
     n_train = n - n_test
-    if task == "classification":
+    if about.task == "classification":
         unseen = np.setdiff1d(np.unique(y[n_train:]), np.unique(y[:n_train]))
         if len(unseen):
-            label = class_names[int(unseen[0])] if class_names else str(unseen[0])
+            label = about.class_names[int(unseen[0])] if about.class_names else str(unseen[0])
             raise DataError(
                 f"{source}: class {label!r} occurs only in the last {n_test} rows, which are "
                 "the test set of a memory-mapped file; shuffle the rows before saving, or "
                 "save a separate test set (X_test, y_test)"
             )
-    return Dataset(
-        X[:n_train], y[:n_train], X[n_train:], y[n_train:], task, class_names, name,
-        feature_shape, feature_names,
-    )  # fmt: skip
+    return about.dataset(X[:n_train], y[:n_train], X[n_train:], y[n_train:])
+
+
+# Column names listed in a message, at most.
+_LISTED = 12
+
+
+def listing(names: Sequence[str]) -> str:
+    """Column names for a message: all of them, or the first and the last of many."""
+    if len(names) <= _LISTED:
+        return ", ".join(names)
+    return f"{', '.join(names[: _LISTED - 1])}, …, {names[-1]} ({len(names)} columns)"
+
+
+def find_columns(where: str, names: Sequence[str], wanted: Sequence[str]) -> list[int]:
+    """Positions of the ``wanted`` columns among ``names``, or a DataError naming the first
+    missing one (e.g. a model's feature that a file to predict on lacks)."""
+    missing = [w for w in wanted if w not in names]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise DataError(
+            f"{where}: no column {missing[0]!r}{more}; the features wanted are {listing(wanted)}"
+        )
+    return [list(names).index(w) for w in wanted]

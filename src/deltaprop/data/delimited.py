@@ -36,7 +36,15 @@ from typing import Any, TextIO
 import numpy as np
 
 from deltaprop._validation import open_error
-from deltaprop.data.dataset import Dataset, check_task, encode_target, split_in_place
+from deltaprop.data.dataset import (
+    Dataset,
+    Described,
+    check_task,
+    encode_target,
+    find_columns,
+    listing,
+    split_in_place,
+)
 from deltaprop.errors import ConfigError, DataError
 from deltaprop.preprocessing import check_split_fraction, float_dtype
 
@@ -49,8 +57,6 @@ DELIMITERS = {".csv": ",", ".tsv": "\t"}
 _CHECK_ROWS = 4096
 # NumPy's parse errors end "at row N" (data rows after the skipped lines, from 0 or 1).
 _NUMPY_ROW = re.compile(r"at row (\d+)")
-# Column names listed in a message, at most.
-_LISTED = 12
 
 
 @dataclass
@@ -90,12 +96,6 @@ def _is_number(cell: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _listing(names: Sequence[str]) -> str:
-    if len(names) <= _LISTED:
-        return ", ".join(names)
-    return f"{', '.join(names[: _LISTED - 1])}, …, {names[-1]} ({len(names)} columns)"
 
 
 def _open(name: str) -> TextIO:
@@ -149,7 +149,7 @@ def _missing_column(name: str, names: list[str] | None, n_columns: int, column: 
             f"{name}: column {column!r} not found; the file has no header row, so choose the "
             f"column by its position 0..{n_columns - 1}"
         )
-    return DataError(f"{name}: column {column!r} not found; columns are {_listing(names)}")
+    return DataError(f"{name}: column {column!r} not found; columns are {listing(names)}")
 
 
 def _check_header(header: bool | str) -> bool | str:
@@ -204,14 +204,7 @@ def _layout(
         if t is None and labelled:
             raise _missing_column(name, names, n_columns, target)
     if by_name:
-        missing = [f for f in feature_names if f not in names]
-        if missing:
-            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise DataError(
-                f"{name}: no column {missing[0]!r}{more}; the features wanted are "
-                f"{_listing(list(feature_names))}"
-            )
-        features = [names.index(f) for f in feature_names]
+        features = find_columns(name, names, list(feature_names))  # type: ignore[arg-type]
     else:
         features = [j for j in range(n_columns) if j != t]
     layout = _Layout(name, delimiter, names, n_columns, features, t, has_header)
@@ -489,18 +482,10 @@ def load_csv(
         table.target, task, dtype, f"{name}: {layout.column(layout.target)}"  # type: ignore[arg-type]
     )
     names = None if layout.names is None else [layout.names[j] for j in layout.features]
-    return split_in_place(
-        os.path.basename(name),
-        table.X,
-        y,
-        task=task_,
-        class_names=class_names,
-        feature_shape=(len(layout.features),),
-        test_size=test_size,
-        seed=seed,
-        source=name,
-        feature_names=names,
+    about = Described(
+        os.path.basename(name), task_, class_names, (len(layout.features),), names, name
     )
+    return split_in_place(about, table.X, y, test_size, seed)
 
 
 def read_csv_features(

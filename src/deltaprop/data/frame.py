@@ -14,13 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.data.dataset import Dataset, check_task, encode_target, random_split
+from deltaprop.data.dataset import (
+    Dataset,
+    Described,
+    check_task,
+    encode_target,
+    find_columns,
+    listing,
+    random_split,
+)
 from deltaprop.errors import ConfigTypeError, DataError
 from deltaprop.preprocessing import check_split_fraction, float_dtype
 
 __all__ = ["features_from_frame", "is_frame", "load_frame"]
 
-_LISTED = 12
 
 
 def is_frame(obj: Any) -> bool:
@@ -42,12 +49,6 @@ def _names(frame: Any) -> list[str]:
     if duplicates:
         raise DataError(f"DataFrame: duplicate column names: {', '.join(duplicates)}")
     return names
-
-
-def _listing(names: Sequence[str]) -> str:
-    if len(names) <= _LISTED:
-        return ", ".join(names)
-    return f"{', '.join(names[: _LISTED - 1])}, …, {names[-1]} ({len(names)} columns)"
 
 
 def _numeric(frame: Any, position: int, name: str) -> None:
@@ -118,15 +119,7 @@ def features_from_frame(
     dtype = float_dtype(dtype)
     names = _names(frame)
     if feature_names is not None:
-        wanted = [str(f) for f in feature_names]
-        missing = [f for f in wanted if f not in names]
-        if missing:
-            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise DataError(
-                f"DataFrame: no column {missing[0]!r}{more}; the features wanted are "
-                f"{_listing(wanted)}"
-            )
-        positions = [names.index(f) for f in wanted]
+        positions = find_columns("DataFrame", names, [str(f) for f in feature_names])
     else:
         positions = [j for j, c in enumerate(names) if c != target]
     if not positions:
@@ -167,7 +160,7 @@ def load_frame(
     if target is None:
         target = names[-1]
     elif str(target) not in names:
-        raise DataError(f"DataFrame: column {target!r} not found; columns are {_listing(names)}")
+        raise DataError(f"DataFrame: column {target!r} not found; columns are {listing(names)}")
     target = str(target)
     X, features = features_from_frame(frame, target=target, dtype=dtype)
     column = frame.iloc[:, names.index(target)]
@@ -177,8 +170,5 @@ def load_frame(
     kind = getattr(column.dtype, "kind", "O")
     values = column.to_numpy() if kind in "biuf" else column.astype(str).to_numpy(dtype=str)
     y, task_, class_names = encode_target(values, task, dtype, f"DataFrame: column '{target}'")
-    return random_split(
-        name, X, y, task=task_, class_names=class_names, feature_shape=(X.shape[1],),
-        test_size=test_size, rng=np.random.default_rng(seed), source="DataFrame",
-        feature_names=features,
-    )  # fmt: skip
+    about = Described(name, task_, class_names, (X.shape[1],), features, "DataFrame")
+    return random_split(about, X, y, test_size, np.random.default_rng(seed))

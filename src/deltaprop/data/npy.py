@@ -30,6 +30,7 @@ import numpy as np
 from deltaprop._validation import open_error
 from deltaprop.data.dataset import (
     Dataset,
+    Described,
     check_finite,
     check_task,
     encode_target,
@@ -236,15 +237,10 @@ def load_npz(
     basename = os.path.basename(name)
     if "X_test" not in arrays:
         y, task_, class_names = encode_target(arrays["y"], task, dtype, where)
+        about = Described(basename, task_, class_names, feature_shape, source=name)
         if mapped:
-            return tail_split(
-                basename, X, y, task=task_, class_names=class_names,
-                feature_shape=feature_shape, test_size=test_size, source=name,
-            )  # fmt: skip
-        return random_split(
-            basename, X, y, task=task_, class_names=class_names, feature_shape=feature_shape,
-            test_size=test_size, rng=np.random.default_rng(seed), source=name,
-        )  # fmt: skip
+            return tail_split(about, X, y, test_size)
+        return random_split(about, X, y, test_size, np.random.default_rng(seed))
     if arrays["X_test"].shape[1:] != feature_shape:
         raise DataError(
             f"{name}: 'X_test' samples have shape {arrays['X_test'].shape[1:]}; "
@@ -351,17 +347,11 @@ def load_npy(
         labels = _checked_labels(labels, f"{labels_name}: the labels")
     y, task_, class_names = encode_target(labels, task, dtype, source)
     basename = os.path.basename(name)
+    about = Described(basename, task_, class_names, feature_shape, source=name)
     if isinstance(X, np.memmap):
-        X = _mapped_features(X, name, dtype)
-        return tail_split(
-            basename, X, y, task=task_, class_names=class_names, feature_shape=feature_shape,
-            test_size=test_size, source=name,
-        )  # fmt: skip
-    return random_split(
-        basename, feature_matrix(X, name, dtype), y, task=task_, class_names=class_names,
-        feature_shape=feature_shape, test_size=test_size, rng=np.random.default_rng(seed),
-        source=name,
-    )  # fmt: skip
+        return tail_split(about, _mapped_features(X, name, dtype), y, test_size)
+    X = feature_matrix(X, name, dtype)
+    return random_split(about, X, y, test_size, np.random.default_rng(seed))
 
 
 def read_npy_features(path: str | os.PathLike[str], dtype: Any = "float32") -> np.ndarray:

@@ -21,7 +21,15 @@ from typing import Any
 import numpy as np
 
 from deltaprop._validation import open_error
-from deltaprop.data.dataset import Dataset, check_task, encode_target, split_in_place
+from deltaprop.data.dataset import (
+    Dataset,
+    Described,
+    check_task,
+    encode_target,
+    find_columns,
+    listing,
+    split_in_place,
+)
 from deltaprop.errors import DataError, DeltapropError
 from deltaprop.preprocessing import check_split_fraction, float_dtype
 
@@ -29,7 +37,6 @@ __all__ = ["ParquetUnavailableError", "load_parquet", "read_parquet_features"]
 
 # Bytes of float64 values per record batch.
 _BATCH_BYTES = 8 << 20
-_LISTED = 12
 
 
 class ParquetUnavailableError(DeltapropError, ImportError):
@@ -46,12 +53,6 @@ def _pyarrow(name: str) -> tuple[Any, Any]:
             "pip install 'deltaprop[parquet]'"
         ) from None
     return pa, pq
-
-
-def _listing(names: Sequence[str]) -> str:
-    if len(names) <= _LISTED:
-        return ", ".join(names)
-    return f"{', '.join(names[: _LISTED - 1])}, …, {names[-1]} ({len(names)} columns)"
 
 
 def _index_columns(schema: Any) -> set[str]:
@@ -125,14 +126,7 @@ def _read(
     names = [n for n in schema.names if n not in index]
     t = None
     if feature_names is not None:
-        missing = [f for f in feature_names if f not in names]
-        if missing:
-            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            raise DataError(
-                f"{name}: no column {missing[0]!r}{more}; the features wanted are "
-                f"{_listing(list(feature_names))}"
-            )
-        features = list(feature_names)
+        features = [names[j] for j in find_columns(name, names, list(feature_names))]
     else:
         if target is None:
             t = len(names) - 1 if labelled else None
@@ -140,7 +134,7 @@ def _read(
             t = _resolve(names, target, name)
             if t is None and labelled:
                 raise DataError(
-                    f"{name}: column {target!r} not found; columns are {_listing(names)}"
+                    f"{name}: column {target!r} not found; columns are {listing(names)}"
                 )
         features = [c for j, c in enumerate(names) if j != t]
     target_name = None if t is None else names[t]
@@ -243,11 +237,8 @@ def load_parquet(
     check_task(task)
     X, values, features, target_name = _read(name, dtype=dtype, target=target, labelled=True)
     y, task_, class_names = encode_target(values, task, dtype, f"{name}: column '{target_name}'")  # type: ignore[arg-type]
-    return split_in_place(
-        os.path.basename(name), X, y, task=task_, class_names=class_names,
-        feature_shape=(len(features),), test_size=test_size, seed=seed, source=name,
-        feature_names=features,
-    )  # fmt: skip
+    about = Described(os.path.basename(name), task_, class_names, (len(features),), features, name)
+    return split_in_place(about, X, y, test_size, seed)
 
 
 def read_parquet_features(

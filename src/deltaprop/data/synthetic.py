@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop.data.dataset import Dataset, random_split
+from deltaprop.data.dataset import Dataset, Described, random_split
 from deltaprop.errors import ConfigError
 from deltaprop.preprocessing import check_split_fraction, float_dtype
 
@@ -49,16 +49,8 @@ def _synthetic(
     X = np.concatenate(parts)
     X = X + noise * rng.standard_normal(X.shape)
     y = np.repeat(np.arange(len(parts), dtype=np.int64), [len(p) for p in parts])
-    return random_split(
-        name,
-        X.astype(dtype),
-        y,
-        task="classification",
-        class_names=class_names,
-        feature_shape=(2,),
-        test_size=test_size,
-        rng=rng,
-    )
+    about = Described(name, "classification", class_names, (2,), ["x1", "x2"])
+    return random_split(about, X.astype(dtype), y, test_size, rng)
 
 
 def load_xor(
