@@ -136,6 +136,16 @@ def test_file_rows_reads_views_of_a_map(tmp_path, rng):
         reader.read(4, 13, out)
         np.testing.assert_array_equal(out, view[4:13])
         reader.close()
+    # a member of an .npz archive starts at an odd offset inside the zip file
+    np.savez(tmp_path / "a.npz", first=np.arange(5), X=M)
+    from deltaprop.data.npy import _map_member
+
+    member = _map_member(str(tmp_path / "a.npz"), "X")
+    reader = FileRows.of(member[:, 2:])
+    out = np.empty((50, 4), dtype=np.float32)
+    reader.read(0, 50, out)
+    np.testing.assert_array_equal(out, M[:, 2:])
+    reader.close()
     assert FileRows.of(M) is None  # in memory
     assert FileRows.of(np.load(tmp_path / "X.npy", mmap_mode="c")) is None  # private copy
     assert FileRows.of(mapped[::-1]) is None  # rows running backwards

@@ -8,7 +8,7 @@ parser also checks that every row has as many fields as the first. The features 
 of the parsed records, so a file's features are held once: for Fashion-MNIST's 133 MB CSV
 the load takes about as long as ``np.loadtxt`` alone and peaks near the same memory
 (``benchmarks/bench_csv.py``, ``docs/data.md``, which also compares pandas' and pyarrow's
-readers, and a chunked parse: feeding NumPy lines through Python costs a fifth more time).
+readers: both slower here, and holding the data two to three times).
 
 Only when the fast parse fails — a ragged row, an empty or non-numeric cell, NaN or ±inf —
 is the file read again, line by line with Python's ``csv`` module from the row NumPy
