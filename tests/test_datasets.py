@@ -463,7 +463,7 @@ CSV_ERRORS = [
     ("a,b\ninf,1\n1,2\n", "line 2, column 'a': 'inf' is not a finite number"),
     ("a,b\n1,2\n1,\n", "line 3, column 'b': empty target cell"),
     ("a,a,b\n1,2,3\n", "duplicate column names: a"),
-    ("1,2\n3,4\n", "line 1 looks like data, not a header"),
+    ("1,2\n3,4\n5\n", "line 3: 1 fields; line 1 has 2"),  # no header: line 1 sets the width
     ("y\n1\n2\n", "no feature columns besides the target 'y'"),
     ("a,b\n1,z\n2,z\n3,z\n4,z\n", "classification needs at least 2 classes"),
     ("a,b\n1,0.5\n", "1 samples are too few to split with a fraction of 0.25"),

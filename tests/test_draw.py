@@ -60,3 +60,52 @@ def test_bad_format_and_data(tmp_path, rng) -> None:
     with pytest.raises(ValueError, match="2-D"):
         draw.draw(Network([3, 2], seed=0), tmp_path / "x.png",
                   data=(rng.normal(size=(5, 3)), np.zeros(5, int)))
+
+
+def _drawn_figure(monkeypatch, net: Network, path, **kwargs):
+    """The matplotlib Figure that draw() saves (captured at savefig)."""
+    import matplotlib.figure
+
+    figures = []
+    save = matplotlib.figure.Figure.savefig
+
+    def capture(self, *args, **kw):
+        figures.append(self)
+        return save(self, *args, **kw)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", capture)
+    draw.draw(net, path, **kwargs)
+    assert len(figures) == 1
+    return figures[0]
+
+
+@pytest.mark.parametrize(("sizes", "regions"), [
+    ([2, 3, 2], False), ([2, 3, 2], True), ([2, 16, 16, 2], False), ([2, 16, 16, 2], True),
+    ([4, 40, 3], False),  # decision regions need 2 inputs
+])
+def test_colour_bars_do_not_overlap(monkeypatch, tmp_path, rng, sizes, regions) -> None:
+    """The weight and bias colour bars, with their ticks and labels, are apart from each
+    other, from the other panels, and inside the picture (issue 16: they were drawn on top
+    of each other)."""
+    net = Network(sizes, bias_init=0.3, seed=0)
+    data = None
+    if regions:
+        X = rng.normal(size=(30, 2))
+        data = (X, (X[:, 0] > 0).astype(int))
+    fig = _drawn_figure(monkeypatch, net, tmp_path / "n.png", data=data)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    every = [*fig.axes, *(child for ax in fig.axes for child in ax.child_axes)]
+    bars = {ax.get_ylabel(): ax for ax in every if ax.get_ylabel() in ("weight w", "bias b")}
+    assert set(bars) == {"weight w", "bias b"}
+    boxes = {label: ax.get_tightbbox(renderer) for label, ax in bars.items()}
+    assert not boxes["weight w"].overlaps(boxes["bias b"]), boxes
+    picture = fig.bbox
+    for label, box in boxes.items():  # nothing cut off at the picture's edge
+        assert picture.x0 <= box.x0 and box.x1 <= picture.x1, (label, box, picture)
+        assert picture.y0 <= box.y0 and box.y1 <= picture.y1, (label, box, picture)
+    regions_panel = [ax for ax in fig.axes if ax.get_title() == "decision regions"]
+    for ax in regions_panel:  # the regions panel, its axis labels included
+        for label, box in boxes.items():
+            assert not box.overlaps(ax.get_tightbbox(renderer)), label

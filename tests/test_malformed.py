@@ -370,7 +370,9 @@ CSV_CASES: dict[str, tuple[bytes, list[str], str]] = {
     "empty": (b"", [], "empty file"),
     "header-only": (b"a,b,label\n", [], "no data rows"),
     "no-such-target": (b"a,b,label\n1,2,x\n3,4,y\n", ["--target", "nope"], "'nope' not found"),
-    "no-header": (b"1,2,3\n4,5,6\n", [], "header"),
+    # no header row (a first line of numbers is data): a short row is named by line 1's width
+    "no-header-ragged": (b"1,2,3\n4,5,6\n7,8\n", [], "line 3: 2 fields; line 1 has 3"),
+    "target-position": (b"a,b,label\n1,2,x\n3,4,y\n", ["--target", "5"], "column 5 not found"),
     "not-utf8": (b"a,b,label\n1,2,\xff\xfe\n", [], "UTF-8"),
     "infinite": (b"a,b,label\n1,inf,x\n3,4,y\n", [], "finite"),
     "duplicate-columns": (b"a,a,label\n1,2,x\n3,4,y\n", [], "duplicate"),
@@ -435,6 +437,48 @@ def test_malformed_npz(good: dict[str, Any], tmp_path: Path,
             status, _, err = run(argv, capsys)
             gc.collect()
         assert_one_line_error(status, err, str(path))
+
+
+def _write_case(case: str, folder: Path) -> tuple[Path, list[str], str]:
+    """A bad file of a newer kind (issue 16): (path, extra train options, message fragment)."""
+    rng = np.random.default_rng(0)
+    if case == "npy-labels-mismatch":
+        np.save(folder / "X.npy", rng.standard_normal((30, 4)).astype(np.float32))
+        np.save(folder / "y.npy", np.arange(29) % 2)
+        return folder / "X.npy", ["--target", str(folder / "y.npy")], "holds 29 labels"
+    if case == "npy-without-labels":
+        np.save(folder / "X.npy", rng.standard_normal((30, 4)).astype(np.float32))
+        return folder / "X.npy", [], "cannot train on this file alone"
+    if case == "tsv-bad-cell":
+        path = folder / "t.tsv"
+        path.write_text("a\tb\tlabel\n1\t2\tx\n3\toops\ty\n")
+        return path, [], "line 3, column 'b': 'oops' is not a number"
+    if case == "headerless-target-name":
+        path = folder / "n.csv"
+        path.write_text("1,2,0\n3,4,1\n")
+        return path, ["--target", "label"], "the file has no header row"
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    path = folder / f"{case}.parquet"
+    if case == "parquet-nested":
+        pq.write_table(pa.table({"x": [1.0, 2.0], "tags": [[1], [2, 3]], "y": [0, 1]}), path)
+        return path, [], "column 'tags' is nested"
+    pq.write_table(pa.table({"x": [1.0, None, 2.0], "y": [0, 1, 0]}), path)
+    return path, [], "row 1, column 'x': missing value (null)"
+
+
+@pytest.mark.parametrize("case", ["npy-labels-mismatch", "npy-without-labels", "tsv-bad-cell",
+                                  "headerless-target-name", "parquet-nested", "parquet-null"])
+def test_malformed_new_kinds_to_train(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      case: str) -> None:
+    path, options, fragment = _write_case(case, tmp_path)
+    out_model = tmp_path / "m.safetensors"
+    status, _, err = run(["train", "--data", str(path), "--epochs", "1", "--quiet",
+                          "--out", str(out_model), *options], capsys)
+    assert_one_line_error(status, err, str(path))
+    assert fragment in err
+    assert not out_model.exists() and sorted(p.name for p in tmp_path.iterdir() if
+                                             p.suffix == ".safetensors") == []
 
 
 @pytest.mark.parametrize("argv", [

@@ -1,6 +1,8 @@
 """Public API re-exports and __version__; no logic.
 
-Names are imported on first use (PEP 562), so ``deltaprop --help`` starts without NumPy.
+Names — and the public submodules, so ``dp.datasets.load("iris")`` works after a bare
+``import deltaprop as dp`` — are imported on first use (PEP 562), so ``deltaprop --help``
+starts without NumPy.
 """
 
 from __future__ import annotations
@@ -16,12 +18,34 @@ _EXPORTS = {
     "Gradients": "deltaprop.network",
     "Model": "deltaprop.model",
     "load": "deltaprop.io",
-    "optim": "deltaprop.optim",
     "DeltapropError": "deltaprop.errors",
 }
 
+# public submodules, reachable as attributes: dp.datasets, dp.optim, …
+_SUBMODULES = (
+    "data",
+    "datasets",
+    "distributed",
+    "explain",
+    "gradcheck",
+    "optim",
+    "schedules",
+    "sklearn",
+    "training",
+)
+
 if TYPE_CHECKING:  # pragma: no cover
-    from deltaprop import optim
+    from deltaprop import (
+        data,
+        datasets,
+        distributed,
+        explain,
+        gradcheck,
+        optim,
+        schedules,
+        sklearn,
+        training,
+    )
     from deltaprop.errors import DeltapropError
     from deltaprop.io import load
     from deltaprop.model import Model
@@ -29,12 +53,34 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"deltaprop.{name}")
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    else:
         raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")
-    module = importlib.import_module(_EXPORTS[name])
-    value = module if name == "optim" else getattr(module, name)
     globals()[name] = value
     return value
 
 
-__all__ = ["DeltapropError", "Gradients", "Model", "Network", "__version__", "load", "optim"]
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBMODULES})
+
+
+__all__ = [
+    "DeltapropError",
+    "Gradients",
+    "Model",
+    "Network",
+    "__version__",
+    "data",
+    "datasets",
+    "distributed",
+    "explain",
+    "gradcheck",
+    "load",
+    "optim",
+    "schedules",
+    "sklearn",
+    "training",
+]

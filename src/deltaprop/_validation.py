@@ -69,14 +69,29 @@ def is_scipy_sparse(X: Any) -> bool:
 
 
 def numeric_array(name: str, value: Any) -> np.ndarray:
-    """``value`` as an array of numbers (bool, int or float), or a clear TypeError."""
-    try:
-        a = np.asarray(value)
-    except (TypeError, ValueError) as e:
-        raise ConfigTypeError(f"`{name}` must be an array of numbers; {e}") from None
-    if a.dtype.kind not in "biuf":
-        raise ConfigTypeError(f"`{name}` must hold numbers; got dtype {a.dtype}")
-    return a
+    """``value`` as an array of numbers (bool, int or float), or a clear TypeError.
+
+    An ndarray (a memory map among them) comes back as it is: not converted, not copied.
+    """
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError) as e:
+            raise ConfigTypeError(f"`{name}` must be an array of numbers; {e}") from None
+    if value.dtype.kind not in "biuf":
+        raise ConfigTypeError(f"`{name}` must hold numbers; got dtype {value.dtype}")
+    return value
+
+
+def check_rows(name: str, X: Any, n_columns: int) -> np.ndarray:
+    """``X`` as it is — not converted, not copied (a memory map stays one) — if it is a 2-D
+    numeric array with ``n_columns`` columns and at least one row."""
+    X = numeric_array(name, X)
+    if X.ndim != 2 or X.shape[1] != n_columns:
+        raise ConfigError(f"`{name}` must have shape (m, {n_columns}); got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ConfigError(f"`{name}` has no samples (shape {X.shape})")
+    return X
 
 
 def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> Any:
@@ -90,15 +105,9 @@ def as_matrix(name: str, X: Any, n_columns: int, dtype: np.dtype) -> Any:
     X = numeric_array(name, X)
     if X.ndim == 1 and X.shape[0] == n_columns:
         X = X[None, :]
-    if X.ndim != 2 or X.shape[1] != n_columns:
-        raise ConfigError(
-            f"`{name}` must have shape (m, {n_columns}); got shape {X.shape}"
-        )
-    if X.shape[0] == 0:
-        raise ConfigError(f"`{name}` has no samples (shape {X.shape})")
-    given = X
+    given = check_rows(name, X, n_columns)
     with np.errstate(over="ignore"):  # a float64 beyond float32's range: reported below
-        X = np.ascontiguousarray(X, dtype=dtype)
+        X = np.ascontiguousarray(given, dtype=dtype)
     # NaN and ±inf make their row's sum non-finite. The row sums X·1 are one BLAS pass
     # (both cores) and no (m, n) boolean array (47 MB for Fashion-MNIST): 3× faster than
     # X.sum() (benchmarks/bench_kernels.py). Only if a sum is not finite (huge finite

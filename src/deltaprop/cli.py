@@ -79,7 +79,9 @@ def _data_options(f: Any) -> Any:
         default="digits",
         show_default=True,
         help="Data set name (digits, iris, wine, breast-cancer, diabetes, xor, moons, circles, "
-        "spirals, fashion-mnist, mnist) or a .csv/.npz file or IDX folder.",
+        "spirals, fashion-mnist, mnist), or a file: .csv/.tsv (header optional), .parquet "
+        "(pip install 'deltaprop[parquet]'), .npz with X and y, .npy features (memory-mapped; "
+        "--target LABELS.npy), or a folder of IDX files.",
     )(f)
     return f
 

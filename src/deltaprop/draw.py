@@ -96,9 +96,22 @@ def _network_panel(ax: Any, net: Network) -> None:
     ax.axis("off")
     sm_w = ScalarMappable(norm=w_norm, cmap=cmap)
     sm_b = ScalarMappable(norm=b_norm, cmap=cmap)
+    # One slot right of the panel holds both colour bars with their ticks and labels:
+    # weights above, biases below, the gap between them wider than a tick label. The slot
+    # is carved out of the panel, so nothing reaches past the panel's own area into the
+    # picture's edge or the decision-region panel (two bars made by colorbar(ax=ax) were
+    # drawn on top of each other, their labels running into the next panel).
+    from matplotlib.colorbar import make_axes
+
     fig = ax.figure
-    fig.colorbar(sm_w, ax=ax, fraction=0.04, pad=0.01, label="weight w")
-    fig.colorbar(sm_b, ax=ax, fraction=0.04, pad=0.04, label="bias b")
+    panel_in = ax.get_position().width * fig.get_figwidth()
+    slot_in, bar_in = 0.95, 0.15  # the slot (bar, ticks, label) and the bar, in inches
+    slot, _ = make_axes(ax, fraction=min(0.4, slot_in / panel_in), pad=0.01)
+    slot.set_box_aspect(None)  # the whole slot, not a colour bar's 20:1 box
+    slot.axis("off")
+    for mappable, label, bottom in ((sm_w, "weight w", 0.58), (sm_b, "bias b", 0.0)):
+        bar = slot.inset_axes((0.0, bottom, bar_in / slot_in, 0.42))
+        fig.colorbar(mappable, cax=bar, label=label)
 
 
 def _regions_panel(ax: Any, model: Any, X: np.ndarray, y: np.ndarray) -> None:

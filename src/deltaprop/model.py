@@ -188,18 +188,14 @@ class Model:
         """
         if is_scipy_sparse(X):  # stays sparse: the network's first layer multiplies it as is
             return X
-        columns = getattr(X, "columns", None)
-        if columns is not None and not isinstance(X, np.ndarray):
-            names = [str(c) for c in columns]
+        if getattr(X, "columns", None) is not None and not isinstance(X, np.ndarray):
+            from deltaprop.data import features_from_frame
+
+            names = [str(c) for c in X.columns]
             if self.feature_names is None and fitting and len(names) == self.n_inputs:
                 self.feature_names = names
-            if self.feature_names is not None and names != self.feature_names:
-                missing = [n for n in self.feature_names if n not in names]
-                if missing:
-                    raise DataError(f"`X` has no column {missing[0]!r} (the model's features are "
-                                    f"{', '.join(self.feature_names[:6])}…)")
-                X = X[self.feature_names]
-            X = X.to_numpy()
+            X, _ = features_from_frame(X, feature_names=self.feature_names,
+                                       dtype="float64")
         X = np.asarray(X)
         if X.ndim == 1 and X.shape[0] == self.n_inputs:
             X = X[None, :]

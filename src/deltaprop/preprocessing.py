@@ -12,6 +12,7 @@ import numpy as np
 
 from deltaprop._validation import is_scipy_sparse
 from deltaprop.errors import ConfigError, ConfigTypeError, DataError
+from deltaprop.streaming import row_blocks
 
 __all__ = [
     "LabelEncoder",
@@ -116,6 +117,8 @@ class Scaler:
         self.offset: np.ndarray | None = None
         self.scale: np.ndarray | None = None
         self.n_features: int | None = None
+        # offset and scale cast to each output dtype, so a per-batch transform allocates nothing
+        self._cast: dict[np.dtype, tuple[np.ndarray, np.ndarray]] = {}
 
     def __repr__(self) -> str:
         extra = f", divisor={self.divisor!r}" if self.kind == "divide" else ""
@@ -129,6 +132,12 @@ class Scaler:
     def fit(self, X: np.ndarray) -> Scaler:
         """Learn offset and scale from training features ``X`` of shape (n, n_features).
 
+        One streaming pass over blocks of rows (:func:`deltaprop.streaming.row_blocks`), so
+        ``X`` may be a memory map larger than memory: only one block is resident at a time.
+        The mean and variance of ``"standard"`` combine the blocks' own (count, mean, sum of
+        squared deviations) in float64 — Chan, Golub & LeVeque's pairwise update — which is
+        as accurate as one two-pass computation over the whole of ``X``.
+
         Returns
         -------
         Scaler
@@ -136,27 +145,47 @@ class Scaler:
         """
         if is_scipy_sparse(X):
             return self._fit_sparse(X)
-        X = np.asarray(X)
+        if not isinstance(X, np.ndarray):
+            X = np.asarray(X)
         if X.ndim != 2 or len(X) == 0:
             raise DataError(f"`X` must have shape (n, n_features) with n >= 1; got {X.shape}")
         if X.dtype.kind not in "biuf":
             raise DataError(f"`X` must be numeric; got dtype {X.dtype}")
-        if X.dtype.kind == "f" and not np.isfinite(X).all():
-            raise DataError("`X` contains NaN or infinity")
         self.n_features = X.shape[1]
-        if self.kind == "minmax":
-            low = X.min(axis=0).astype(np.float64)
-            high = X.max(axis=0).astype(np.float64)
+        statistics = self.kind in ("minmax", "standard")
+        low = np.full(X.shape[1], np.inf)
+        high = np.full(X.shape[1], -np.inf)
+        count, mean, squares = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+        blocks = row_blocks(X) if statistics or X.dtype.kind == "f" else iter(())
+        for _, block in blocks:
+            if block.dtype.kind == "f" and not np.isfinite(block).all():
+                raise DataError("`X` contains NaN or infinity")
+            if not statistics:
+                continue
+            np.minimum(low, block.min(axis=0), out=low)
+            np.maximum(high, block.max(axis=0), out=high)
+            if self.kind == "standard":
+                block64 = block.astype(np.float64)
+                k = len(block64)
+                block_mean = block64.mean(axis=0)
+                block64 -= block_mean
+                block_squares = np.einsum("ij,ij->j", block64, block64)
+                delta = block_mean - mean
+                total = count + k
+                mean += delta * (k / total)
+                squares += block_squares + delta * delta * (count * k / total)
+                count = total
+        if not statistics:
+            self.offset, self.scale = None, None
+        elif self.kind == "minmax":
             span = high - low
             self.offset, self.scale = low, np.where(span > 0, span, 1.0)
-        elif self.kind == "standard":
-            X64 = X.astype(np.float64)
-            constant = X.max(axis=0) == X.min(axis=0)  # exact, unlike a rounded std
-            std = X64.std(axis=0)
-            self.offset = X64.mean(axis=0)
-            self.scale = np.where(constant | (std == 0), 1.0, std)
         else:
-            self.offset, self.scale = None, None
+            constant = high == low  # exact, unlike a rounded std
+            std = np.sqrt(squares / count)
+            self.offset = mean
+            self.scale = np.where(constant | (std == 0), 1.0, std)
+        self._cast = {}
         return self
 
     def _fit_sparse(self, X: Any) -> Scaler:
@@ -202,6 +231,30 @@ class Scaler:
         if dtype is None:
             dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float32
         dtype = float_dtype(dtype)
+        self._check(X)
+        out = np.array(X, dtype=dtype, copy=True)
+        self._scale_in_place(out)
+        return out
+
+    def transform_into(self, X: np.ndarray, out: np.ndarray) -> None:
+        """Write (X − offset) / scale into ``out``; allocates nothing after the first call.
+
+        The per-batch input transform of ``training.fit`` (``input_transform``): raw rows of
+        a memory-mapped file in, the network's inputs out.
+
+        Parameters
+        ----------
+        X : ndarray of shape (m, n_features), any numeric dtype
+        out : ndarray of shape (m, n_features), float32 or float64
+            May be a strided view (the workspace's input buffer); written in place.
+        """
+        self._check(X)
+        if out.shape != X.shape:
+            raise DataError(f"`out` has shape {out.shape}; `X` has shape {X.shape}")
+        np.copyto(out, X, casting="unsafe")
+        self._scale_in_place(out)
+
+    def _check(self, X: np.ndarray) -> None:
         if X.ndim != 2:
             raise DataError(f"`X` must have shape (n, n_features); got {X.shape}")
         if self.kind in ("minmax", "standard") and self.offset is None:
@@ -210,13 +263,17 @@ class Scaler:
             raise DataError(
                 f"`X` has {X.shape[1]} features; this scaler was fitted on {self.n_features}"
             )
-        out = np.array(X, dtype=dtype, copy=True)
+
+    def _scale_in_place(self, out: np.ndarray) -> None:
+        dtype = out.dtype
         if self.kind == "divide":
             out /= dtype.type(self.divisor)
         elif self.offset is not None and self.scale is not None:
-            out -= self.offset.astype(dtype)
-            out /= self.scale.astype(dtype)
-        return out
+            if dtype not in self._cast:  # offset and scale in the output's dtype, once
+                self._cast[dtype] = (self.offset.astype(dtype), self.scale.astype(dtype))
+            offset, scale = self._cast[dtype]
+            out -= offset
+            out /= scale
 
     def fit_transform(self, X: np.ndarray, dtype: Any = None) -> np.ndarray:
         """``fit(X)`` then ``transform(X, dtype)``."""
@@ -264,6 +321,7 @@ class Scaler:
                     raise DataError(f"scaler: '{key}' must be {n_features} finite numbers")
                 arrays.append(array)
             scaler.offset, scaler.scale = arrays
+            scaler._cast = {}
             if (scaler.scale <= 0).any():
                 raise DataError("scaler: 'scale' values must be > 0")
         return scaler
@@ -295,7 +353,7 @@ class LabelEncoder:
         if (classes is None) == (n_labels is None):
             raise ConfigError("LabelEncoder needs exactly one of `classes` and `n_labels`")
         if classes is not None:
-            values = np.asarray(classes)
+            values = _label_values(classes)
             if values.ndim != 1 or len(values) < 1 or values.dtype.kind not in "biufUS":
                 raise ConfigError(f"`classes` must be a non-empty list of labels; got {classes!r}")
             if len(np.unique(values)) != len(values):
@@ -311,7 +369,7 @@ class LabelEncoder:
     @classmethod
     def fit(cls, y: Any) -> LabelEncoder:
         """Kind ``"classes"`` from 1-D labels, ``"multilabel"`` from an (m, k) 0/1 matrix."""
-        y = np.asarray(y)
+        y = _label_values(y)
         if y.ndim == 1:
             return cls(np.unique(y))
         if y.ndim == 2 and _is_binary(y):
@@ -334,7 +392,7 @@ class LabelEncoder:
 
     def encode(self, y: Any, name: str = "y") -> np.ndarray:
         """Class indices (m,) for ``"classes"``; the (m, k) 0/1 matrix for ``"multilabel"``."""
-        y = np.asarray(y)
+        y = _label_values(y)
         if self.kind == "multilabel":
             if y.ndim != 2 or y.shape[1] != self.n_labels or not _is_binary(y):
                 raise DataError(
@@ -388,6 +446,19 @@ class LabelEncoder:
             return cls(n_labels=d.get("n_labels"))
         except (ConfigError, KeyError, TypeError) as error:
             raise DataError(f"labels: {error}") from None
+
+
+def _label_values(y: Any) -> np.ndarray:
+    """Labels as an array of strings or numbers; an object array (a pandas column of
+    strings) holding only strings, or only numbers, becomes one of those."""
+    values = np.asarray(y)
+    if values.dtype == object and values.size:
+        items = values.ravel().tolist()
+        if all(isinstance(v, str) for v in items):
+            return values.astype(str)
+        if all(isinstance(v, (bool, int, float, np.number, np.bool_)) for v in items):
+            return np.asarray(items).reshape(values.shape)
+    return values
 
 
 def _is_binary(y: np.ndarray) -> bool:

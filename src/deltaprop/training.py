@@ -29,7 +29,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from deltaprop import optim as optim_module
-from deltaprop._validation import check_choice, check_fraction, check_int
+from deltaprop import streaming
+from deltaprop._validation import check_choice, check_fraction, check_int, check_rows
 from deltaprop.errors import ConfigError, ConfigTypeError, TrainingDiverged
 from deltaprop.layers import is_sparse
 from deltaprop.network import REDUCTIONS, Gradients, Network, row_factors
@@ -235,18 +236,22 @@ class EarlyStopping:
 class TrainStep:
     """One mini-batch step of gradient descent; owns the workspace it computes in.
 
-    ``step(rows)`` gathers the rows of X and Y into the workspace and runs the forward and
-    backward pass — eqs. (2), (9), (8), (10), (14) — returning the batch loss; then
-    ``step.update()`` hands the gradients to the gradient hook and the clipping and lets the
-    optimizer apply them (eqs. (11), (15) and their variants). The two halves are apart so
+    ``step(start, stop)`` gathers the rows at positions ``start:stop`` of the epoch's order
+    (``feed.index``) into the workspace and runs the forward and backward pass — eqs. (2),
+    (9), (8), (10), (14) — returning the batch loss; then ``step.update()`` hands the
+    gradients to the gradient hook and the clipping and lets the optimizer apply them
+    (eqs. (11), (15) and their variants). The two halves are apart so
     ``fit`` can check the loss before any parameter moves. After a step, ``gradients`` and
     the workspace (``ws``: Z, A, δ per sample) describe the batch just taken.
 
     Parameters
     ----------
     net : Network
-    X, Y : ndarray of shape (n, n_0), (n, n_L)
-        Checked training inputs and target rows; X may be a CSR matrix.
+    feed : streaming.BatchFeed
+        The training inputs X (checked; in memory, a memory map read window by window, or
+        a CSR matrix) with the epoch's row order and each batch's input transform.
+    Y : ndarray of shape (n, n_L)
+        The target rows.
     m : int
         The largest batch; shorter batches use row slices of the same buffers.
     optimizer : Optimizer
@@ -264,7 +269,7 @@ class TrainStep:
     def __init__(
         self,
         net: Network,
-        X: np.ndarray,
+        feed: streaming.BatchFeed,
         Y: np.ndarray,
         m: int,
         optimizer: optim_module.Optimizer,
@@ -276,33 +281,36 @@ class TrainStep:
         clip_norm: float | None = None,
         clip_value: float | None = None,
     ) -> None:
-        self.net, self.X, self.Y, self.optimizer = net, X, Y, optimizer
+        self.net, self.feed, self.Y, self.optimizer = net, feed, Y, optimizer
         self.reduction = reduction
         self.weights = None if weights is None else weights.reshape(-1, 1)  # like ws.weights
-        self.ws = net.workspace(m, sparse=is_sparse(X))
+        self.ws = net.workspace(m, sparse=is_sparse(feed.X))
         self.backprop = backprop if backprop is not None else net.backprop_into
         self.gradient_hook = gradient_hook
         self.clip_norm, self.clip_value = clip_norm, clip_value
         self.batch: Workspace = self.ws  # the rows of the last batch
+        self.rows = feed.index[:0]  # their positions in X
         self.gradients: Gradients | None = None
 
-    def __call__(self, rows: np.ndarray) -> float:
-        """Gather ``rows`` and run the forward and backward pass; returns the batch loss."""
+    def __call__(self, start: int, stop: int) -> float:
+        """Gather the rows at positions ``start:stop`` of the epoch's order and run the
+        forward and backward pass; returns the batch loss."""
+        rows = self.feed.index[start:stop]
         mb = rows.size
         w = self.ws.rows(mb)
+        if w.sparse:
+            w.inputs = self.feed.X[rows]  # the batch's CSR rows (their nonzeros only)
+        else:
+            self.feed.gather(start, stop, w.inputs)  # a^0 ← X[rows], read and transformed
         # mode="clip": the rows are a permutation, so no index can be out of range, and
         # NumPy's default "raise" mode gathers through a buffer, 3× slower.
-        if w.sparse:
-            w.inputs = self.X[rows]  # the batch's CSR rows (their nonzeros only)
-        else:
-            np.take(self.X, rows, axis=0, out=w.inputs, mode="clip")
         np.take(self.Y, rows, axis=0, out=w.targets, mode="clip")
         r: float | np.ndarray = 1.0 / mb if self.reduction == "mean" else 1.0  # seed 002
         if self.weights is not None:  # r_x = s_x / Σ_batch s (mean) or s_x (sum)
             np.take(self.weights, rows, axis=0, out=w.weights, mode="clip")
             r = row_factors(w.weights, self.reduction, out=w.r_rows)
         loss = self.backprop(w, r)
-        self.batch = w
+        self.batch, self.rows = w, rows
         self.gradients = Gradients(w.delta, w.nabla_W, w.nabla_b, loss, self.reduction,
                                    w.Z, w.A)
         return loss
@@ -398,6 +406,7 @@ def fit(
     gradient_hook: Callable[[Gradients, int], None] | None = None,
     backprop: Callable[[Workspace, float], float] | None = None,
     blas_threads: int | None = None,
+    input_transform: streaming.InputTransform | None = None,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent and return its ``History``.
 
@@ -405,6 +414,10 @@ def fit(
     ----------
     X : array-like or scipy.sparse matrix of shape (n, n_0)
         A sparse X (TF-IDF features) stays sparse: the first layer multiplies it as it is.
+        A NumPy memory map (``np.load(path, mmap_mode="r")``, a memory-mapped ``Dataset``)
+        is never read whole: with ``shuffle="chunks"`` (or False) the file is read one
+        window at a time into one buffer, and each mini-batch is gathered from it
+        (``deltaprop.streaming.BatchFeed``).
     y : array-like of shape (n,) (class indices) or (n, n_L)
         What :meth:`Network.backprop` takes; :class:`deltaprop.Model` fits the user's labels.
     epochs : int
@@ -420,7 +433,14 @@ def fit(
         weighted means.
     validation_data, validation_split
         Held-out data (X_val, y_val) or (X_val, y_val, sample_weight_val), or the fraction
-        of (X, y) to hold out (drawn with the network's rng; its weights go with it).
+        of (X, y) to hold out (drawn with the network's rng; its weights go with it) — not
+        with a memory-mapped ``X`` or an ``input_transform``, whose validation data is
+        given, and goes through the transform once.
+    shuffle : bool, "chunks" or streaming.ChunkShuffle, default True
+        True: a fresh permutation of all rows each epoch. False: the stored order.
+        "chunks" (or a ``ChunkShuffle(chunk_bytes, window_bytes)``): chunks of consecutive
+        rows in random order, rows shuffled within each window of chunks — for a
+        memory-mapped ``X``, one window (32 MiB by default) is held at a time.
     patience : int or None
         Early stopping: stop after this many epochs without improvement of the validation
         loss (the training loss if there is no validation data); with ``restore_best``
@@ -445,6 +465,13 @@ def fit(
         one fit runs at a time (the ``deltaprop`` command does, below
         :data:`ONE_BLAS_THREAD_BELOW` rows). One and two threads round differently, so a
         run is bit-for-bit repeatable only with the same setting.
+    input_transform : callable(raw, out) or None
+        The per-batch input transform, e.g. a fitted ``Scaler.transform_into``: called with
+        the batch's raw rows of ``X`` (its own dtype, e.g. the uint8 pixels of a memory
+        map; a buffer reused for every batch, not to be kept) and ``out``, the workspace's
+        input buffer (m, n_0) in the network's dtype, possibly a strided view; it must
+        write every entry of ``out`` in place. With it, ``X`` is used as it is (any
+        numeric dtype, not checked for NaN: that is the transform's input).
 
     Raises
     ------
@@ -459,7 +486,11 @@ def fit(
     if not isinstance(optimizer, optim_module.Optimizer):
         raise ConfigTypeError(f"`optimizer` must be a deltaprop.optim optimizer; got {optimizer!r}")
 
-    X = net.check_X(X)
+    shuffle = streaming.check_shuffle(shuffle)
+    # A memory map, or rows that a transform turns into inputs batch by batch, are used as
+    # they are: never converted (or read) whole.
+    raw = input_transform is not None or streaming.is_memory_mapped(X)
+    X = check_rows("X", X, net.n_inputs) if raw else net.check_X(X)
     Y = net.targets(y, X.shape[0], "y")
     s = net.check_sample_weight(sample_weight, X.shape[0])
     if s is not None and not s.any():
@@ -472,8 +503,13 @@ def fit(
                           "(distributed training copies dense rows)")
     X_val = Y_val = s_val = None
     if validation_data is not None:
-        X_val, Y_val, s_val = _validation_set(net, validation_data)
+        X_val, Y_val, s_val = _validation_set(net, validation_data, raw, input_transform)
     elif check_fraction("validation_split", validation_split) > 0:
+        if raw:
+            raise ConfigError(
+                "`validation_split` would copy a memory-mapped X (or one read through "
+                "`input_transform`); pass validation_data instead"
+            )
         train, val = split_indices(Y, validation_split, net.rng, False)
         X, Y, X_val, Y_val = X[train], Y[train], X[val], Y[val]
         if s is not None:
@@ -483,10 +519,11 @@ def fit(
     m = n if batch_size is None else check_int("batch_size", batch_size)
     m = min(m, n)
     n_batches = math.ceil(n / m)
-    step = TrainStep(net, X, Y, m, optimizer, reduction, weights=s, backprop=backprop,
+    # the epoch's row order, and each batch's rows of X (read from its file if memory-mapped)
+    feed = streaming.BatchFeed(X, m, net.dtype, shuffle, input_transform)
+    step = TrainStep(net, feed, Y, m, optimizer, reduction, weights=s, backprop=backprop,
                      gradient_hook=gradient_hook, clip_norm=clip_norm, clip_value=clip_value)
     tally = EpochTally(net, Y, m, weighted=s is not None)
-    index = np.arange(n)
     history = history if history is not None else History()
     stopper = early_stopping
     if stopper is None and patience is not None:
@@ -508,18 +545,17 @@ def fit(
             started = time.perf_counter()
             for cb in reporters:
                 cb.on_epoch_begin(epoch)
-            if shuffle:  # a fresh permutation: the order depends on the generator alone,
-                index[:] = net.rng.permutation(n)  # so a checkpoint's rng state resumes it
+            # The order depends on the generator alone, so a checkpoint's rng state resumes it.
+            feed.draw(net.rng)
             snapshot = [p.copy() for _, p in net.parameters()]  # last finite weights
             tally.reset()
             stop = False
             for batch, start in enumerate(range(0, n, m)):
-                rows = index[start : start + m]
-                loss = step(rows)
+                loss = step(start, min(start + m, n))
                 if not math.isfinite(loss):
                     _diverged(net, snapshot, f"loss became {loss}", epoch, batch, optimizer)
                 step.update()
-                tally.add(step, rows, loss)
+                tally.add(step, step.rows, loss)
                 for cb in reporters:
                     stop = bool(cb.on_batch_end(epoch, batch, loss)) or stop
                 if stop:
@@ -553,6 +589,7 @@ def fit(
             stopper.restore(net)
     finally:
         settings.close()
+        feed.close()
         for cb in reporters:
             cb.on_train_end(history)
     return history
@@ -575,12 +612,21 @@ def _blas_threads(n: int) -> Any:
     return threadpool_limits(limits=n, user_api="blas")
 
 
-def _validation_set(net: Network, data: tuple[Any, ...]) -> tuple[Any, np.ndarray, Any]:
-    """(X_val, Y_val, s_val or None), checked, from (X, y) or (X, y, sample_weight)."""
+def _validation_set(net: Network, data: tuple[Any, ...], raw: bool = False,
+                    transform: streaming.InputTransform | None = None
+                    ) -> tuple[Any, np.ndarray, Any]:
+    """(X_val, Y_val, s_val or None), checked, from (X, y) or (X, y, sample_weight).
+
+    ``raw``: X_val is as the training X, read (and transformed) once, block by block.
+    """
     if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
         raise ConfigError("`validation_data` must be (X_val, y_val) or "
                           "(X_val, y_val, sample_weight_val)")
-    X_val = net.check_X(data[0], "validation X")
+    X_val = data[0]
+    if raw:
+        X_val = streaming.transformed(check_rows("validation X", X_val, net.n_inputs),
+                                      net.dtype, transform)
+    X_val = net.check_X(X_val, "validation X")
     Y_val = net.targets(data[1], X_val.shape[0], "validation y")
     s_val = None
     if len(data) == 3:
