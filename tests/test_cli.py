@@ -513,3 +513,58 @@ def test_train_and_evaluate_on_a_sparse_npz(tmp_path: Path, capsys, monkeypatch)
     np.save(tmp_path / "short.npy", y[:10])
     code, _, err = run(["train", "--data", "X.npz", "--target", "short.npy"], capsys)
     assert code == 1 and "(10,) labels for the 300 rows" in err
+
+
+def test_predict_on_the_training_csv_and_on_columns_in_another_order(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The model file keeps its feature names: predict takes columns by name, ignores the
+    target column still in the file, and a headerless training file drops its label column
+    (issue 16: `deltaprop predict` on the training CSV said '5 features; the model … takes 4')."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    names = ["sl", "sw", "pl", "pw"]
+    labelled = tmp_path / "iris.csv"
+    with labelled.open("w") as f:
+        f.write(",".join(names) + ",species\n")
+        for x, k in zip(iris.data, iris.target, strict=True):
+            f.write(",".join(map(str, x)) + f",{iris.target_names[k]}\n")
+    model = tmp_path / "m.safetensors"
+    status, _, err = run(["train", "--data", str(labelled), "--target", "species", "--epochs",
+                          "3", "--hidden", "6", "--quiet", "--out", str(model)], capsys)
+    assert status == 0, err
+    assert dp.load(model).feature_names == names
+    status, out, err = run(["info", str(model)], capsys)
+    assert status == 0 and "features: sl, sw, pl, pw" in out
+    status, by_file, err = run(["predict", str(model), str(labelled), "--out", "-"], capsys)
+    assert status == 0, err
+    shuffled = tmp_path / "reordered.csv"
+    order = [3, 0, 2, 1]
+    with shuffled.open("w") as f:
+        f.write(",".join(names[j] for j in order) + ",id\n")
+        for i, x in enumerate(iris.data):
+            f.write(",".join(str(x[j]) for j in order) + f",{i}\n")
+    status, reordered, err = run(["predict", str(model), str(shuffled), "--out", "-"], capsys)
+    assert status == 0, err
+    assert reordered == by_file
+    expected = dp.load(model).predict(iris.data)
+    assert [line.split(",")[0] for line in by_file.splitlines()[1:]] == list(expected)
+
+
+def test_predict_on_a_headerless_training_file(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    source = tmp_path / "iris.csv"
+    with source.open("w") as f:
+        for x, k in zip(iris.data, iris.target, strict=True):
+            f.write(",".join(map(str, x)) + f",{iris.target_names[k]}\n")
+    model = tmp_path / "m.safetensors"
+    status, _, err = run(["train", "--data", str(source), "--epochs", "2", "--hidden", "4",
+                          "--quiet", "--out", str(model)], capsys)
+    assert status == 0, err
+    status, out, err = run(["predict", str(model), str(source), "--out", "-"], capsys)
+    assert status == 0, err
+    rows = out.splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == list(dp.load(model).predict(iris.data))

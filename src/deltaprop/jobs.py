@@ -297,6 +297,7 @@ def _model_meta(options: TrainOptions, data: datasets.Dataset, optimizer: optim.
         "optimizer": optimizer.hyperparameters() | {"name": optimizer.name},
         "epochs": len(history.epoch),
         "batch_size": options.batch_size,
+        "target": options.target,  # --target: the column a data file's labels are in
     }
 
 
@@ -399,13 +400,42 @@ def print_evaluation(result: dict[str, Any]) -> None:
         console.print(table)
 
 
+def _prediction_rows(model: Model, source: str) -> np.ndarray:
+    """The rows of a file to predict on, as the model's inputs.
+
+    Columns with the model's feature names are taken by name, in the model's order, wherever
+    they are in the file, and any other column (the target, ids) is ignored. A file without
+    names is taken by position; if it has one column more than the model takes — the
+    training file itself, its labels still in it — the target column (``--target``'s
+    position, else the last, as training read it) is left out.
+    """
+    from deltaprop import data
+
+    target = model.meta.get("target")
+    column = int(target) if isinstance(target, str) and target.lstrip("-").isdigit() else -1
+    read = dict(dtype=model.dtype.name, feature_names=model.feature_names)
+    try:
+        X, names = data.read_features(source, **read)
+    except DataError as error:  # a headerless file whose label column holds text?
+        try:
+            X, names = data.read_features(source, target=column, **read)
+        except DataError:
+            raise error from None
+        if X.reshape(len(X), -1).shape[1] != model.n_inputs:
+            raise error from None
+    X = X.reshape(len(X), -1)
+    if names is None and X.shape[1] == model.n_inputs + 1:  # numeric labels still in it
+        X = np.delete(X, column, axis=1)
+    return X
+
+
 def predict_csv(path: str, source: str) -> str:
     """``deltaprop predict``: CSV text with a prediction (and probabilities) per sample."""
     import csv
     import io as _stdio
 
     model = io.load(path)
-    X = _features(datasets.load_features(source, dtype=model.dtype.name), model, source, path)
+    X = _features(_prediction_rows(model, source), model, source, path)
     out = _stdio.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if model.task == "classification":
