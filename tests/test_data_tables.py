@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from deltaprop import data, training
+from deltaprop import data
 from deltaprop.data import parquet
 from deltaprop.errors import DataError, DeltapropError
 from deltaprop.network import Network

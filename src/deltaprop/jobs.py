@@ -201,10 +201,14 @@ def _labelled(data: datasets.Dataset, y: np.ndarray) -> np.ndarray:
 
 
 def _split(options: TrainOptions, data: datasets.Dataset) -> tuple[Any, Any, Any]:
-    """Training rows, their labels, and the held-out validation rows (or None)."""
+    """Training rows, their labels, and the held-out validation rows (or None): drawn at
+    random, or for a memory-mapped data set the last rows, so the file is not read whole."""
     X, y = data.X_train, _labelled(data, data.y_train)
     if options.val_split <= 0:
         return X, y, None
+    if getattr(data, "memory_mapped", False):  # a random split would read the whole file
+        k = len(X) - int(np.ceil(options.val_split * len(X)))  # the last rows: views
+        return X[:k], y[:k], (X[k:], y[k:])
     rng = np.random.default_rng([options.seed, VALIDATION_SEED_OFFSET])
     X_tr, y_tr, X_val, y_val = datasets.train_val_split(X, y, options.val_split, rng)
     return X_tr, y_tr, (X_val, y_val)

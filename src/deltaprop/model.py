@@ -253,11 +253,14 @@ class Model:
         Parameters
         ----------
         X : array-like or DataFrame of shape (n, n_0)
-            Raw rows; the scaler is fitted on them (training rows only).
+            Raw rows; the scaler is fitted on them (training rows only). A NumPy memory
+            map is never read whole: the scaler's statistics take one streaming pass, and
+            training reads the file window by window and scales each batch as it goes
+            (``input_transform``; ``shuffle="chunks"`` unless given; docs/data.md).
         y : array-like
             The user's labels (1-D), an (n, k) 0/1 matrix (multilabel), or regression
             targets (n,) / (n, n_L).
-        validation_data : (X_val, y_val), optional
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
             Raw, like (X, y); transformed with the training rows' preprocessing.
         trainer : callable, optional
             The training loop, ``trainer(network, X, Y, **kwargs)``: :func:`training.fit`
@@ -280,10 +283,22 @@ class Model:
             self.labels = labels
         elif self.target_scaler is not None and not self.target_scaler.is_fitted:
             self.target_scaler.fit(_columns(y, "y"))
-        X_net, Y_net = self.transform(X), self.encode_targets(y)
+        from deltaprop import streaming
+
+        Y_net = self.encode_targets(y)
+        mapped = streaming.is_memory_mapped(X)
+        if mapped:  # scaled batch by batch as training reads the file: never whole
+            X_net = X
+            if self.scaler.kind != "none":
+                kwargs.setdefault("input_transform", self.scaler.transform_into)
+            kwargs.setdefault("shuffle", "chunks")
+        else:
+            X_net = self.transform(X)
         if validation_data is not None:
-            X_val, y_val = validation_data
-            validation_data = (self.transform(X_val), self.encode_targets(y_val, "validation y"))
+            X_val, y_val, *weights = validation_data
+            if not mapped:  # else fit sends it through the input transform, once
+                X_val = self.transform(X_val)
+            validation_data = (X_val, self.encode_targets(y_val, "validation y"), *weights)
         if trainer is None:
             from deltaprop.training import fit as trainer
         return trainer(self.network, X_net, Y_net, validation_data=validation_data, **kwargs)
