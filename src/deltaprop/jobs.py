@@ -409,18 +409,25 @@ def _prediction_rows(model: Model, source: str) -> np.ndarray:
 
     Columns with the model's feature names are taken by name, in the model's order, wherever
     they are in the file, and any other column (the target, ids) is ignored. A file without
-    names is taken by position; if it has one column more than the model takes — the
-    training file itself, its labels still in it — the target column (``--target``'s
-    position, else the last, as training read it) is left out.
+    names, or whose header names none of the model's features (its own naming), is taken by
+    position; if it has one column more than the model takes — the training file itself, its
+    labels still in it — the target column (``--target``'s position, else the last, as
+    training read it) is left out.
     """
     from deltaprop import data
 
     target = model.meta.get("target")
     column = int(target) if isinstance(target, str) and target.lstrip("-").isdigit() else -1
-    read = dict(dtype=model.dtype.name, feature_names=model.feature_names)
+    names = model.feature_names
+    header = _header(source)
+    if names is not None and header is not None and not set(names) & set(header):
+        names = None  # the file names its columns its own way: take them by position
+    read = dict(dtype=model.dtype.name, feature_names=names)
     try:
         X, names = data.read_features(source, **read)
     except DataError as error:  # a headerless file whose label column holds text?
+        if header is None:
+            raise
         try:
             X, names = data.read_features(source, target=column, **read)
         except DataError:
@@ -428,9 +435,25 @@ def _prediction_rows(model: Model, source: str) -> np.ndarray:
         if X.reshape(len(X), -1).shape[1] != model.n_inputs:
             raise error from None
     X = X.reshape(len(X), -1)
-    if names is None and X.shape[1] == model.n_inputs + 1:  # numeric labels still in it
+    if names is None and header is not None and X.shape[1] == model.n_inputs + 1:
+        # a headerless text file that still holds its (numeric) labels
         X = np.delete(X, column, axis=1)
     return X
+
+
+def _header(source: str) -> list[str] | None:
+    """The cells of a delimited text file's first line (its header, if it has one)."""
+    from deltaprop.data.delimited import DELIMITERS
+
+    delimiter = DELIMITERS.get(Path(source).suffix.lower())
+    if delimiter is None:
+        return None
+    try:
+        with open(source, encoding="utf-8", errors="replace") as f:
+            first = f.readline()
+    except OSError:
+        return None  # the reader that follows names the problem
+    return [cell.strip().strip('"') for cell in first.rstrip("\r\n").split(delimiter)]
 
 
 def predict_csv(path: str, source: str) -> str:
