@@ -39,7 +39,7 @@ PROBLEM_OUTPUT = {
 CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
 MAX_LAYERS = 6  # hidden layers
 MAX_NEURONS = 16  # per hidden layer
-HIDDEN_ACTIVATIONS = tuple(n for n, a in activations.ACTIVATIONS.items() if a.elementwise)
+HIDDEN_ACTIVATIONS = tuple(n for n, a in activations.ACTIVATIONS.items() if not a.output_only)
 
 
 class SettingError(ConfigError):
