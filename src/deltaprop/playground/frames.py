@@ -15,8 +15,13 @@ and ``maps``: for each map its ``key``, ``size`` (side in points), byte ``offset
 range ``lo``, ``hi`` of its values. A map is ``size²`` bytes, row 0 at the top (largest x2),
 column 0 at the left (smallest x1); byte q stands for lo + q / 255 · (hi − lo). Keys:
 ``feature/j`` (input feature j), ``a/i/k`` (activation of neuron k of layer i, 0-based),
-``p/c`` (probability of class c), ``class`` (the predicted class index, bytes as is, not
-scaled), ``y`` (the regression output).
+``z/i/k`` (its weighted input, only when the view shows z), ``p/c`` (probability of class
+c), ``class`` (the predicted class index, bytes as is, not scaled), ``y`` (the regression
+output).
+
+When the view needs backprop's numbers (step mode, the δ and gradient views), the JSON also
+holds ``backprop``: :func:`backprop.view` of the inspected rows, with at most
+:data:`FRAME_ROWS` samples' rows (sums and means over all of them).
 """
 
 from __future__ import annotations
@@ -30,12 +35,13 @@ from typing import Any
 import numpy as np
 
 from deltaprop.network import Network
-from deltaprop.playground import features
+from deltaprop.playground import backprop, features, selection
 from deltaprop.playground.session import Snapshot
 
 FINE = 96  # output heatmap: points per side
 STRIDE = 3
 COARSE = FINE // STRIDE  # neuron heatmaps: points per side
+FRAME_ROWS = 32  # per-sample rows of the backprop view a frame carries
 
 
 def grid(domain: tuple[float, float, float, float], size: int = FINE) -> np.ndarray:
@@ -115,16 +121,23 @@ def heatmaps(snap: Snapshot) -> MapWriter:
     maps.add([f"feature/{j}" for j in range(inputs.shape[1])], inputs[coarse], COARSE)
     with np.errstate(over="ignore", invalid="ignore"):
         outputs = layer_outputs(net, inputs)
-    for i, (_, A) in enumerate(outputs):
+    for i, (Z, A) in enumerate(outputs):
         maps.add([f"a/{i}/{k}" for k in range(A.shape[1])], A[coarse], COARSE)
-    A_L = outputs[-1][1]
-    if not net.is_classifier:
-        maps.add(["y"], A_L, FINE)
-        return maps
-    proba = np.column_stack([1 - A_L[:, 0], A_L[:, 0]]) if A_L.shape[1] == 1 else A_L
-    maps.add([f"p/{c}" for c in range(proba.shape[1])], proba, FINE)
-    maps.add(["class"], net.index_of(A_L), FINE, raw=True)
+        if config["node_view"] == "z":
+            maps.add([f"z/{i}/{k}" for k in range(Z.shape[1])], Z[coarse], COARSE)
+    add_output(maps, net, outputs[-1][1], FINE)
     return maps
+
+
+def add_output(maps: MapWriter, net: Network, A_L: np.ndarray, size: int) -> None:
+    """The output maps of a^L on a size × size grid: ``y`` (regression), or ``p/c`` and
+    ``class``."""
+    if not net.is_classifier:
+        maps.add(["y"], A_L, size)
+        return
+    proba = np.column_stack([1 - A_L[:, 0], A_L[:, 0]]) if A_L.shape[1] == 1 else A_L
+    maps.add([f"p/{c}" for c in range(proba.shape[1])], proba, size)
+    maps.add(["class"], net.index_of(A_L), size, raw=True)
 
 
 def encode(snap: Snapshot) -> bytes:
@@ -133,5 +146,7 @@ def encode(snap: Snapshot) -> bytes:
     state = snap.describe()
     state["grid"] = {"domain": list(snap.data.domain), "fine": FINE, "coarse": COARSE}
     state["maps"] = maps.entries
+    if snap.probe is not None and selection.needs_backprop(snap.config):
+        state["backprop"] = backprop.view(snap, snap.config["focus"], FRAME_ROWS)
     header = json.dumps(state, allow_nan=False).encode()
     return b"".join([struct.pack("<I", len(header)), header, *maps.chunks])
