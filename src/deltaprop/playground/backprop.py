@@ -241,6 +241,7 @@ def check(snap: Snapshot, focus: list[int]) -> dict[str, Any]:
     error = abs(analytic - numerical)
     return {
         "focus": list(focus), "name": name, "index": list(where[1:]), "layer": i,
+        "bias": len(focus) == 2,
         "analytic": _scalar(analytic), "numerical": _scalar(numerical),
         "abs_error": _scalar(error), "rel_error": _scalar(error / report.scale),
         "scale": _scalar(report.scale), "tol": report.tol, "eps": report.eps,
