@@ -1,5 +1,6 @@
-"""The playground's browser tests' shared parts: a playground served in a thread, a page in
-Debian's Chromium driven by Playwright, and where screenshots go.
+"""The playground tests' shared parts: API calls that must succeed, a Network loaded with a
+playground's parameters, and for the browser tests a playground served in a thread, a page
+in Debian's Chromium driven by Playwright, and where screenshots go.
 
 Playwright's own browser download is never used: ``executable_path`` is Debian's
 ``/usr/bin/chromium``; test modules skip, saying so, where it is missing
@@ -19,8 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+import deltaprop as dp
 from deltaprop.playground import server
 from deltaprop.playground.session import Session
 
@@ -29,6 +32,43 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 UPDATE_SCREENSHOTS = os.environ.get("DELTAPROP_UPDATE_SCREENSHOTS") == "1"
+
+def config(client: Any, **changes: Any) -> dict[str, Any]:
+    """POST /api/config through a Starlette TestClient; the new state (it must succeed)."""
+    r = client.post("/api/config", json=changes)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def control(client: Any, action: str, **extra: Any) -> dict[str, Any]:
+    """POST /api/control through a Starlette TestClient; the state after it."""
+    r = client.post("/api/control", json={"action": action, **extra})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def loaded(state: dict[str, Any]) -> dp.Network:
+    """A float64 Network with a playground's parameters (``/api/state``'s ``params``)."""
+    cfg = state["config"]
+    net = dp.Network(state["sizes"], activation=cfg["activation"], output=cfg["output"],
+                     loss=cfg["loss"], bias=cfg["bias"], dtype="float64")
+    for layer, p in zip(net.layers, state["params"], strict=True):
+        layer.W[...] = p["W"]
+        if layer.b is not None:
+            layer.b[...] = p["b"]
+    return net
+
+
+def assert_replays(snippet: str, params: list[dict[str, Any]]) -> None:
+    """Run an exported snippet: its network must end with ``params`` (the API's), bit for
+    bit."""
+    namespace: dict[str, Any] = {}
+    exec(compile(snippet, "snippet.py", "exec"), namespace)
+    for layer, p in zip(namespace["net"].layers, params, strict=True):
+        np.testing.assert_array_equal(np.array(p["W"]), layer.W)
+        if layer.b is not None:
+            np.testing.assert_array_equal(np.array(p["b"]), layer.b)
+
 
 #: Every browser test module's marks: ``browser``, and a skip without Debian's Chromium.
 MARKS = [

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-import deltaprop as dp
-from deltaprop.playground import compare, features, selection
+from deltaprop.playground import compare, features, frames, selection
 from deltaprop.playground.app import create_app
 from deltaprop.playground.session import Session
+from playground_support import assert_replays, config, control, loaded
 
 BASE = "http://127.0.0.1:8000"
 
@@ -31,34 +31,10 @@ def client():
         yield c
 
 
-def config(client: TestClient, **changes: Any) -> dict[str, Any]:
-    r = client.post("/api/config", json=changes)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def control(client: TestClient, action: str, **extra: Any) -> dict[str, Any]:
-    r = client.post("/api/control", json={"action": action, **extra})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 def view(client: TestClient, query: str) -> dict[str, Any]:
     r = client.get(f"/api/backprop?{query}")
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def loaded(s: dict[str, Any]) -> dp.Network:
-    """A float64 Network with the playground's current parameters (from /api/state)."""
-    cfg = s["config"]
-    net = dp.Network(s["sizes"], activation=cfg["activation"], output=cfg["output"],
-                     loss=cfg["loss"], bias=cfg["bias"], dtype="float64")
-    for layer, p in zip(net.layers, s["params"], strict=True):
-        layer.W[...] = p["W"]
-        if layer.b is not None:
-            layer.b[...] = p["b"]
-    return net
 
 
 def close(got: Any, want: np.ndarray) -> None:
@@ -331,9 +307,39 @@ def test_a_frame_carries_at_most_a_few_samples_but_sums_over_all(client: TestCli
     (n,) = struct.unpack("<I", frame[:4])
     shown = json.loads(frame[4 : 4 + n])["backprop"]
     full = view(client, "batch=current")
-    assert shown["m"] == full["m"] == 100 and shown["shown"] == len(shown["rows"]) == 32
-    assert shown["layers"][0]["delta"] == full["layers"][0]["delta"][:32]
+    assert shown["m"] == full["m"] == 100 and shown["shown"] == len(shown["rows"]) == 16
+    assert shown["layers"][0]["delta"] == full["layers"][0]["delta"][:16]
     assert shown["layers"][0]["dW"] == full["layers"][0]["dW"]
+
+
+def head_of(frame: bytes) -> dict[str, Any]:
+    (n,) = struct.unpack("<I", frame[:4])
+    return json.loads(frame[4 : 4 + n])
+
+
+def test_while_playing_the_view_is_refreshed_at_most_every_view_seconds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Session({"node_view": "delta", "edge_view": "update"})
+    builder = frames.Builder()
+    clock = [100.0]
+    monkeypatch.setattr(frames.time, "monotonic", lambda: clock[0])
+
+    def frame() -> dict[str, Any]:
+        return head_of(builder(s.snapshot(s._view_inspect())))
+
+    s.playing = True  # no thread runs: the test takes the steps
+    assert frame()["backprop"]["step"] == 0
+    s._step()
+    clock[0] += frames.VIEW_SECONDS / 2
+    head = frame()
+    assert head["step"] == 1 and head["backprop"]["step"] == 0  # the last view, said so
+    clock[0] += frames.VIEW_SECONDS
+    assert frame()["backprop"]["step"] == 1
+    s.playing = False  # paused: every frame its own view
+    s._step()
+    head = frame()
+    assert head["step"] == head["backprop"]["step"] == 2
+    assert head["backprop"] == json.loads(frames.backprop_json(s.snapshot(s._view_inspect())))
 
 
 def test_snippet_replays_the_wrong_rule(client: TestClient) -> None:
@@ -344,12 +350,7 @@ def test_snippet_replays_the_wrong_rule(client: TestClient) -> None:
     s = control(client, "step", steps=20)
     snippet = client.get("/api/export/snippet.py").text
     assert "'layer-sum')" in snippet
-    namespace: dict[str, Any] = {}
-    exec(compile(snippet, "snippet.py", "exec"), namespace)
-    for layer, p in zip(namespace["net"].layers, s["params"], strict=True):
-        np.testing.assert_array_equal(np.array(p["W"]), layer.W)
-        if layer.b is not None:
-            np.testing.assert_array_equal(np.array(p["b"]), layer.b)
+    assert_replays(snippet, s["params"])
 
 
 def test_compare_trains_the_same_first_weights_in_each_mode(client: TestClient) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.playground import features
-from playground_support import MARKS, Page, Playground
+from playground_support import MARKS, Page, Playground, loaded
 
 pytestmark = MARKS
 
@@ -37,12 +37,7 @@ def forward_pass(pg: Playground, sample: int) -> dp.Gradients:
     """Network.backprop on one training sample, with the playground's parameters (float64)."""
     s = pg.get("api/state")
     cfg = s["config"]
-    net = dp.Network(s["sizes"], activation=cfg["activation"], output=cfg["output"],
-                     loss=cfg["loss"], bias=cfg["bias"], dtype="float64")
-    for layer, p in zip(net.layers, s["params"], strict=True):
-        layer.W[...] = p["W"]
-        if layer.b is not None:
-            layer.b[...] = p["b"]
+    net = loaded(s)
     train = np.array(pg.get("api/data")["train"])
     X = features.transform(train[[sample], :2], cfg["features"]).astype(cfg["dtype"])
     return net.backprop(X, train[[sample], 2].astype(int), cfg["reduction"])
@@ -303,7 +298,7 @@ def test_the_guided_tour_walks_its_steps(page: Page, playground: Playground) -> 
 SECTIONS = [
     ("playground-seed000.png", "#node_view=delta&edge_view=dw&step_mode=true&stage=5"
      "&inspect=sample&sample=0&focus=2,1", None),
-    ("playground-seed001.png", "#bias=unit&edge_view=dw&step_mode=true&stage=6"
+    ("playground-seed001.png", "#bias=learned,unit,learned&edge_view=dw&step_mode=true&stage=6"
      "&inspect=sample&sample=0&focus=2,1,5", None),
     ("playground-seed002.png", "#bias_rule=layer-sum&step_mode=true&stage=6&focus=2,1",
      "gradcheck"),

@@ -177,7 +177,7 @@ def create_app(session: Session | None = None, *, hosts: tuple[str, ...] | None 
     thread during the app's lifespan.
     """
     session = session if session is not None else Session()
-    session.frame_builder = frames.encode
+    session.frame_builder = frames.Builder()
     previews: dict[str, Any] = {}
 
     async def state_response() -> JSONResponse:

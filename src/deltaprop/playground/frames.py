@@ -21,7 +21,10 @@ output).
 
 When the view needs backprop's numbers (step mode, the δ and gradient views), the JSON also
 holds ``backprop``: :func:`backprop.view` of the inspected rows, with at most
-:data:`FRAME_ROWS` samples' rows (sums and means over all of them).
+:data:`FRAME_ROWS` samples' rows (sums and means over all of them). It costs more than the
+heatmaps (most of it JSON), so while training plays a :class:`Builder` recomputes it at most
+every :data:`VIEW_SECONDS` and sends the last one between; its ``step`` says which step it
+shows. Paused — step mode — every frame has its own.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import functools
 import json
 import struct
+import time
 import warnings
 from typing import Any
 
@@ -41,7 +45,8 @@ from deltaprop.playground.session import Snapshot
 FINE = 96  # output heatmap: points per side
 STRIDE = 3
 COARSE = FINE // STRIDE  # neuron heatmaps: points per side
-FRAME_ROWS = 32  # per-sample rows of the backprop view a frame carries
+FRAME_ROWS = 16  # per-sample rows of the backprop view a frame carries
+VIEW_SECONDS = 0.2  # while playing, the backprop view is recomputed at most this often
 
 
 def grid(domain: tuple[float, float, float, float], size: int = FINE) -> np.ndarray:
@@ -140,13 +145,44 @@ def add_output(maps: MapWriter, net: Network, A_L: np.ndarray, size: int) -> Non
     maps.add(["class"], net.index_of(A_L), size, raw=True)
 
 
-def encode(snap: Snapshot) -> bytes:
-    """One binary frame: the state, the grid and every heatmap."""
+def backprop_json(snap: Snapshot) -> str | None:
+    """The frame's ``backprop`` as JSON text, or None when the view does not need it."""
+    if snap.probe is None or not selection.needs_backprop(snap.config):
+        return None
+    return json.dumps(backprop.view(snap, snap.config["focus"], FRAME_ROWS), allow_nan=False)
+
+
+def encode(snap: Snapshot, view: str | None = None) -> bytes:
+    """One binary frame: the state, the grid, every heatmap, and the backprop view (``view``:
+    its JSON text, computed here if None and needed)."""
     maps = heatmaps(snap)
     state = snap.describe()
     state["grid"] = {"domain": list(snap.data.domain), "fine": FINE, "coarse": COARSE}
     state["maps"] = maps.entries
-    if snap.probe is not None and selection.needs_backprop(snap.config):
-        state["backprop"] = backprop.view(snap, snap.config["focus"], FRAME_ROWS)
-    header = json.dumps(state, allow_nan=False).encode()
-    return b"".join([struct.pack("<I", len(header)), header, *maps.chunks])
+    header = json.dumps(state, allow_nan=False)
+    view = view if view is not None else backprop_json(snap)
+    if view is not None:  # spliced in: the view is encoded once, however often it is sent
+        header = f'{header[:-1]}, "backprop": {view}}}'
+    data = header.encode()
+    return b"".join([struct.pack("<I", len(data)), data, *maps.chunks])
+
+
+class Builder:
+    """A session's frame builder (``Session.frame_builder``): :func:`encode`, with the
+    backprop view recomputed at most every :data:`VIEW_SECONDS` while training plays (for
+    the same settings, data and run); paused, every frame gets its own."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, Any, float, str | None] | None = None  # key, run, time, view
+
+    def __call__(self, snap: Snapshot) -> bytes:
+        key = json.dumps([snap.config, snap.data_version], sort_keys=True)
+        now = time.monotonic()
+        last = self._last
+        if (snap.playing and last is not None and last[0] == key and last[1] is snap.run
+                and now - last[2] < VIEW_SECONDS):
+            view = last[3]
+        else:
+            view = backprop_json(snap)
+            self._last = (key, snap.run, now, view)
+        return encode(snap, view)

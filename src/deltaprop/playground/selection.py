@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from deltaprop.errors import ConfigError
 from deltaprop.network import Network
 
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -114,6 +115,28 @@ def view_problems(config: dict[str, Any], net: Network, n_train: int) -> dict[st
         if why is not None:
             problems[key] = why
     return problems
+
+
+def check_view(config: dict[str, Any], net: Network, n_train: int,
+               changes: dict[str, Any]) -> str | None:
+    """Check the selected neuron or weight, sample and stage of ``config`` against ``net``
+    and the training set: one that ``changes`` names and that does not exist is refused; one
+    kept from before that no longer exists (a neuron removed, fewer points) is reset in
+    ``config`` and named in the returned message (None if nothing was).
+
+    Raises
+    ------
+    ConfigError
+        A ``focus``, ``sample`` or ``stage`` in ``changes`` that does not exist; ``config``
+        is unchanged.
+    """
+    problems = view_problems(config, net, n_train)
+    for key, why in problems.items():
+        if key in changes:
+            raise ConfigError(why)
+    for key in problems:  # kept from before: cleared, not refused
+        config[key] = [] if key == "focus" else 0
+    return "; ".join(f"{why}: the selection was cleared" for why in problems.values()) or None
 
 
 def needs_backprop(config: dict[str, Any]) -> bool:

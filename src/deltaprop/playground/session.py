@@ -407,7 +407,7 @@ class Session:
             elif "training" in groups:
                 make_optimizer(config)  # check before anything changes
             target = run if run is not None else self.run
-            cleared = self._check_view(config, target, changes)
+            cleared = selection.check_view(config, target.net, target.trainer.n, changes)
             # nothing can fail from here on
             self.config = config
             if run is not None:
@@ -423,26 +423,6 @@ class Session:
             self.version += 1
             self._cond.notify_all()
 
-    @staticmethod
-    def _check_view(config: dict[str, Any], run: Run, changes: dict[str, Any]) -> str | None:
-        """Check the selected neuron or weight, sample and stage against ``run``: one the
-        request names that does not exist is refused; one kept from before that no longer
-        exists (a neuron removed, fewer points) is cleared, and the message says so.
-
-        Raises
-        ------
-        RequestError
-            A ``focus``, ``sample`` or ``stage`` in ``changes`` that does not exist.
-        """
-        problems = selection.view_problems(config, run.net, run.trainer.n)
-        for key, why in problems.items():
-            if key in changes:
-                raise RequestError(why)
-        said = []
-        for key, why in problems.items():  # kept from before: cleared, not refused
-            config[key] = settings.TABLE[key].default if key != "focus" else []
-            said.append(why)
-        return "; ".join(f"{why}: the selection was cleared" for why in said) or None
 
     def control(self, action: Any, steps: Any = 1) -> None:
         """``play``, ``pause``, ``step`` (``steps`` of them, pausing first), ``reset`` (the
@@ -531,7 +511,7 @@ class Session:
     def _new_data(self, d: plane.PlaneData, config: dict[str, Any]) -> None:
         run = self._new_run(config, d)
         config = dict(config)
-        cleared = self._check_view(config, run, {})
+        cleared = selection.check_view(config, run.net, run.trainer.n, {})
         self.config, self.data, self.run, self.message = config, d, run, cleared
         self.data_version += 1
         self.version += 1

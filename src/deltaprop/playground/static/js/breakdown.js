@@ -26,19 +26,18 @@ export function drawBreakdown(table, caption, b, x, choose) {
   const name = b.kind === "b" ? (b.bias === "unit" ? weight(l, k, 0, true) : sym("b", l, k)) : weight(l, k, j, b.kind === "unit");
   const term = b.kind === "b" ? `${d}(x)` : `${d}(x) · ${a}(x)`;
   caption.textContent = `∂C/∂${name} over the ${b.m} sample${b.m === 1 ? "" : "s"} inspected: each sample's term ${term} (eq. ${b.kind === "b" ? "14" : "10"}), summed over samples — never over the layer's neurons (seed 002).`;
+  // a weight's row: δ, a and their product; a bias's: δ, which is its term
   const head = element("tr");
   head.append(cell("th", "sample"), cell("th", d));
-  if (b.kind !== "b") head.append(cell("th", a));
-  head.append(cell("th", "term"));
+  if (b.kind !== "b") head.append(cell("th", a), cell("th", "term"));
   const rows = b.rows.map((sample, i) => {
     const tr = element("tr", { "data-testid": "breakdown-row", class: i === x ? "current" : "" });
     tr.append(cell("td", String(sample)), cell("td", num(b.delta[i])));
-    if (b.kind !== "b") tr.append(cell("td", num(b.a[i])));
-    tr.append(cell("td", num(b.terms[i])));
+    if (b.kind !== "b") tr.append(cell("td", num(b.a[i])), cell("td", num(b.terms[i])));
     tr.addEventListener("click", () => choose(i));
     return tr;
   });
-  const span = b.kind === "b" ? 2 : 3;
+  const span = b.kind === "b" ? 1 : 3;
   const more = [];
   if (b.m > b.rows.length) {
     const tr = element("tr");

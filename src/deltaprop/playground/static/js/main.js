@@ -63,6 +63,7 @@ async function act(call) {
     if (latest && state.version < latest.version) return state;
     show(state.message);
     adopt(state);
+    tour.update(state);
     return state;
   } catch (error) {
     show(error.message);
@@ -124,7 +125,6 @@ function adopt(state) {
   if (!data || state.data_version !== data.data_version) loadData(state.data_version);
   else if (previous && previous.config.show_test !== state.config.show_test) points.draw(data, state.config.show_test);
   comparison.update(state, data);
-  tour.update(state);
 }
 
 function onFrame(frame) {
@@ -133,6 +133,7 @@ function onFrame(frame) {
   view.update(frame);
   network.update(frame);
   stepper.update(frame);
+  tour.update(frame);  // after the panels it may point into are drawn
   points.mark(frame.backprop ? frame.backprop.points : []);
   paintOutput($("heatmap"), frame, frame.config.discretize);
   drawLosses($("chart"), frame.history);

@@ -68,18 +68,20 @@ export class Tour {
     const row = element("div", { class: "row" });
     row.append(back, element("span", { class: "hint" }, `${n} of ${STEPS.length}`), next);
     this.box.replaceChildren(close, element("strong", {}, step.title), element("p", {}, step.text), row);
-    return this.place(true);
+    this.scrolled = false;
+    return this.place();
   }
 
-  /** Put the box beside its target (which may have moved), and mark the target; `scroll`:
-   * bring the target into view first (when the step changes, not on every frame). */
-  place(scroll = false) {
+  /** Put the box beside its target (which may have moved, or just appeared), and mark the
+   * target; the first time it is seen in a step, bring it into view (not on every frame). */
+  place() {
     const step = STEPS[this.shown - 1];
     if (!step) return;
     const target = document.querySelector(`[data-testid="${step.target}"]`);
-    if (!target) return;
+    if (!target || !target.getClientRects().length) return;  // not drawn (yet)
     target.classList.add("tour-target");
-    if (scroll) target.scrollIntoView({ block: "center" });
+    if (!this.scrolled) target.scrollIntoView({ block: "center" });
+    this.scrolled = true;
     const box = target.getBoundingClientRect();
     const height = this.box.offsetHeight;
     const left = Math.max(8, Math.min(window.innerWidth - 340, box.left)) + window.scrollX;
