@@ -138,7 +138,8 @@ SETTINGS: tuple[Setting, ...] = (
             help="samples per step (at most the training set)"),
     Setting("reduction", "training", "choice", "mean", "reduction", ("mean", "sum"),
             help="the batch gradient is the mean or the sum of per-sample gradients"),
-    Setting("bias_rule", "training", "choice", "delta", "bias rule", gradcheck.BIAS_RULES,
+    Setting("bias_rule", "training", "choice", "delta", "bias rule (layer-sum: WRONG)",
+            gradcheck.BIAS_RULES,
             help="delta: eq. (14), each bias by its own neuron's δ; layer-sum: seed 002's "
                  "WRONG rule, every bias of a layer by the sum of the layer's δs"),
     # -- view: the picture only

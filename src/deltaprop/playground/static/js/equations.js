@@ -50,11 +50,15 @@ function output(bp, { l, k }, x) {
   const layer = bp.layers[l - 1];
   const delta = num(layer.delta[x][k - 1]);
   const head = `(9) ${sym("δ", l, k)} = ∂C/∂${sym("a", l, k)} · σ'(${sym("z", l, k)})`;
-  if (bp.shortcut || !layer.sigma_prime) {
+  if (bp.shortcut) {
     const a = layer.a[x][k - 1];
     const y = bp.targets[x][k - 1];
     return [`${head} = ${sym("a", l, k)} − y${sub(k)} = ${num(a)} − ${num(y)} = ${delta}`,
       `    (${layer.activation} with ${bp.loss_name}: (9) comes to a − y)`];
+  }
+  if (!layer.sigma_prime) {  // softmax without its cross-entropy: no elementwise σ'
+    return [`(9) ${sym("δ", l, k)} = Σⱼ ∂C/∂aⱼ${sup(l)} · ∂aⱼ${sup(l)}/∂${sym("z", l, k)} = ${delta}`,
+      `    (${layer.activation} couples the outputs; here ∂C/∂${sym("a", l, k)} = ${num(layer.dC_da[x][k - 1])})`];
   }
   const g = layer.dC_da[x][k - 1];
   return [`${head} = ${factor(g)} · ${num(layer.sigma_prime[x][k - 1])} = ${delta}`];
