@@ -20,6 +20,10 @@ import deltaprop as dp
 from deltaprop.activations import ACTIVATIONS
 from deltaprop.layers import BIAS_MODES
 
+# The playground's browser fixtures (a served playground, a Chromium page, where screenshots
+# go), for the modules that drive the page; nothing starts until a test asks for one.
+from playground_support import browser, page, playground, shots  # noqa: F401
+
 # Activations defined piecewise at z = 0. For relu and leaky_relu σ' jumps there: a finite
 # difference that straddles the kink measures neither side's slope. For elu (α = 1) σ' is
 # continuous but σ'' jumps from 1 to 0, which makes a straddling central difference O(ε)

@@ -1,5 +1,6 @@
 """The playground's parts on their own: the settings table, data, features, the trainer's
-L1 hook and curve, the server's socket, and ``deltaprop playground`` as a real process."""
+hooks (L1, seed 002's wrong rule) and curve, the server's socket, and ``deltaprop
+playground`` as a real process."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from deltaprop import gradcheck
 from deltaprop.network import Gradients
 from deltaprop.playground import data as plane
 from deltaprop.playground import features, server, settings
 from deltaprop.playground.session import Session
-from deltaprop.playground.trainer import Curve, Trainer, l1_penalty
+from deltaprop.playground.trainer import Curve, Trainer, gradient_hook, l1_penalty, layer_sum_rule
 from deltaprop.training import TrainingDiverged
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,6 +156,36 @@ def test_l1_skips_the_bias_unit_column(rng: np.random.Generator) -> None:
     for g0, g1 in zip(plain.dW, hooked.dW, strict=True):
         np.testing.assert_array_equal(g0[:, -1], g1[:, -1])
         assert not np.array_equal(g0[:, :-1], g1[:, :-1])
+
+
+def test_layer_sum_rule_is_gradchecks_wrong_rule(rng: np.random.Generator) -> None:
+    net = dp.Network([3, 4, 3, 2], activation="tanh", bias=["learned", "unit", "frozen"],
+                     dtype="float64", seed=0)
+    X, y = rng.normal(size=(6, 3)), rng.integers(0, 2, 6)
+    right = net.backprop(X, y, "sum")
+    wrong = net.backprop(X, y, "sum")
+    layer_sum_rule(net)(wrong, 6)
+    report = gradcheck.check(net, X, y, "sum", bias_rule="layer-sum")
+    np.testing.assert_array_equal(wrong.db[0], report.analytic[1][0])
+    np.testing.assert_array_equal(wrong.dW[1], report.analytic[0][1])  # the unit's column
+    np.testing.assert_array_equal(wrong.db[2], report.analytic[1][2])
+    # every bias of a layer gets the same sum of the layer's δs; the weights are untouched
+    assert wrong.db[0] == pytest.approx([right.delta[0].sum()] * 4, rel=1e-12)
+    np.testing.assert_array_equal(wrong.dW[0], right.dW[0])
+    np.testing.assert_array_equal(wrong.dW[1][:, :-1], right.dW[1][:, :-1])
+    assert not report.passed
+
+
+def test_gradient_hook_is_l1_then_the_wrong_rule(tiny_net: dp.Network,
+                                                 rng: np.random.Generator) -> None:
+    X, y = rng.normal(size=(5, 3)), rng.integers(0, 2, 5)
+    assert gradient_hook(tiny_net) is None
+    both, by_hand = tiny_net.backprop(X, y), tiny_net.backprop(X, y)
+    gradient_hook(tiny_net, 0.1, True, "layer-sum")(both, 5)  # type: ignore[misc]
+    l1_penalty(tiny_net, 0.1, True)(by_hand, 5)
+    layer_sum_rule(tiny_net)(by_hand, 5)
+    for g0, g1 in zip([*both.dW, *both.db], [*by_hand.dW, *by_hand.db], strict=True):
+        np.testing.assert_array_equal(g0, g1)
 
 
 def test_trainer_restores_the_last_finite_weights(rng: np.random.Generator) -> None:

@@ -27,6 +27,7 @@ from deltaprop.playground import features, frames
 from deltaprop.playground.app import create_app
 from deltaprop.playground.session import Session
 from deltaprop.training import LambdaCallback
+from playground_support import assert_replays, config, control
 
 BASE = "http://127.0.0.1:8000"
 WS = "ws://127.0.0.1:8000"
@@ -42,18 +43,6 @@ def client():
 def state(client: TestClient) -> dict[str, Any]:
     r = client.get("/api/state")
     assert r.status_code == 200
-    return r.json()
-
-
-def config(client: TestClient, **changes: Any) -> dict[str, Any]:
-    r = client.post("/api/config", json=changes)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def control(client: TestClient, action: str, **extra: Any) -> dict[str, Any]:
-    r = client.post("/api/control", json={"action": action, **extra})
-    assert r.status_code == 200, r.text
     return r.json()
 
 
@@ -144,10 +133,7 @@ def test_snippet_replays_a_run_with_changes_on_the_way(client: TestClient,
     snippet = client.get("/api/export/snippet.py").text
     (tmp_path / "playground-data.csv").write_text(client.get("/api/export/data.csv").text)
     monkeypatch.chdir(tmp_path)
-    namespace: dict[str, Any] = {}
-    exec(compile(snippet, "snippet.py", "exec"), namespace)
-    for layer, p in zip(namespace["net"].layers, s["params"], strict=True):
-        np.testing.assert_array_equal(np.array(p["W"]), layer.W)
+    assert_replays(snippet, s["params"])
 
 
 def test_snippet_of_generated_data_with_edits(client: TestClient) -> None:
@@ -158,10 +144,7 @@ def test_snippet_of_generated_data_with_edits(client: TestClient) -> None:
     s = control(client, "step", steps=26)
     snippet = client.get("/api/export/snippet.py").text
     assert "data.generate(" in snippet and "= -1.5  # set by hand" in snippet
-    namespace: dict[str, Any] = {}
-    exec(compile(snippet, "snippet.py", "exec"), namespace)
-    for layer, p in zip(namespace["net"].layers, s["params"], strict=True):
-        np.testing.assert_array_equal(np.array(p["W"]), layer.W)
+    assert_replays(snippet, s["params"])
 
 
 def test_snippet_with_a_sigmoid_per_class(client: TestClient) -> None:
@@ -171,10 +154,7 @@ def test_snippet_with_a_sigmoid_per_class(client: TestClient) -> None:
     s = control(client, "step", steps=45)
     snippet = client.get("/api/export/snippet.py").text
     assert "np.eye(3)" in snippet
-    namespace: dict[str, Any] = {}
-    exec(compile(snippet, "snippet.py", "exec"), namespace)
-    for layer, p in zip(namespace["net"].layers, s["params"], strict=True):
-        np.testing.assert_array_equal(np.array(p["W"]), layer.W)
+    assert_replays(snippet, s["params"])
     with client.websocket_connect(f"{WS}/ws") as ws:  # three probability maps
         ws.send_text("next")
         frame = ws.receive_bytes()

@@ -1,10 +1,9 @@
 """The playground page in a real browser: Playwright drives Debian's Chromium, headless.
 
 Each test gets a fresh playground (a Session served by uvicorn on a free port of
-127.0.0.1, in a thread) and a fresh page; one Chromium serves the module. Playwright's own
-browser download is never used: ``executable_path`` is Debian's ``/usr/bin/chromium``, and
-the tests skip, saying so, where it is missing (``apt-get install chromium``; ``.ci/run``
-installs it). The screenshots the docs show are written to docs/img/ by these tests.
+127.0.0.1, in a thread) and a fresh page; one Chromium serves the module
+(``playground_support``'s fixtures, shared through conftest.py). Screenshots go to the
+test's temporary folder, or with ``DELTAPROP_UPDATE_SCREENSHOTS=1`` to docs/img/.
 """
 
 from __future__ import annotations
@@ -12,131 +11,27 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 import deltaprop as dp
-from deltaprop.playground import server
-from deltaprop.playground.session import Session
+from playground_support import MARKS, Page, Playground
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"no {CHROMIUM}: install Debian's chromium to run the browser tests"),
-]
+pytestmark = MARKS
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-class Playground:
-    """A playground served on a free port in a thread, with a small API client."""
-
-    def __init__(self, overrides: dict[str, Any] | None = None) -> None:
-        self.session = Session(overrides)
-        sock = server.bind("127.0.0.1", 0)
-        self.url = server.url("127.0.0.1", sock)
-        self.server = server.make_server(self.session, "127.0.0.1")
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
-                                       daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path) as r:
-            return json.load(r)
-
-    def post(self, path: str, body: Any) -> Any:
-        request = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request) as r:
-            return json.load(r)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-@pytest.fixture
-def playground() -> Iterator[Playground]:
-    pg = Playground()
-    yield pg
-    pg.stop()
-
-
-class Page:
-    """A browser page on a playground, collecting console errors."""
-
-    def __init__(self, browser: Any, url: str) -> None:
-        self.url = url.split("#")[0]
-        self.context = browser.new_context(viewport={"width": 1400, "height": 900},
-                                           accept_downloads=True)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error"
-                     else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.goto(url)
-        self.wait_for_frames(1)
-
-    def wait_for_frames(self, n: int) -> None:
-        self.page.wait_for_function(f"window.deltaprop && window.deltaprop.stats.frames >= {n}")
-
-    def test_id(self, name: str) -> Any:
-        return self.page.get_by_test_id(name)
-
-    def count(self, name: str) -> int:
-        return self.test_id(name).count()
-
-    def number(self, name: str) -> float:
-        return float(self.test_id(name).inner_text())
-
-    def settle(self) -> None:
-        """Wait until the page has drawn the server's current state."""
-        with urllib.request.urlopen(self.url + "api/state") as r:
-            version = json.load(r)["version"]
-        self.page.wait_for_function(f"window.deltaprop.stats.version >= {version}")
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def page(browser: Any, playground: Playground) -> Iterator[Page]:
-    p = Page(browser, playground.url)
-    yield p
-    p.close()
-
-
-def test_page_loads_without_console_errors(page: Page, playground: Playground) -> None:
+def test_page_loads_without_console_errors(page: Page, playground: Playground,
+                                           shots: Path) -> None:
     page.test_id("play-pause").click()
     page.page.wait_for_function(
         "Number(document.querySelector('[data-testid=step-count]').textContent) > 3000")
     page.test_id("play-pause").click()
     page.settle()
     assert page.errors == []
-    page.page.screenshot(path=str(DOCS_IMG / "playground.png"))
+    page.page.screenshot(path=str(shots / "playground.png"))
 
 
 def test_play_raises_the_step_count_and_lowers_the_training_loss(page: Page) -> None:
@@ -198,7 +93,8 @@ def test_neuron_nodes_follow_neurons_and_layers(page: Page, playground: Playgrou
     assert sizes == [2, *[16] * 6, 2] and (n, e) == expected(sizes)
 
 
-def test_bias_unit_is_drawn_as_its_own_node(page: Page, playground: Playground) -> None:
+def test_bias_unit_is_drawn_as_its_own_node(page: Page, playground: Playground,
+                                            shots: Path) -> None:
     assert page.count("bias-unit") == 0
     page.page.locator('[data-testid="set-bias-2"]').select_option("unit")
     page.page.wait_for_function("document.querySelectorAll('[data-testid=bias-unit]').length === 1")
@@ -214,7 +110,7 @@ def test_bias_unit_is_drawn_as_its_own_node(page: Page, playground: Playground) 
         "Number(document.querySelector('[data-testid=step-count]').textContent) > 1500")
     page.test_id("play-pause").click()
     page.settle()
-    page.page.screenshot(path=str(DOCS_IMG / "playground-bias-unit.png"))
+    page.page.screenshot(path=str(shots / "playground-bias-unit.png"))
 
 
 def test_the_url_reopens_the_same_configuration(browser: Any, page: Page,
@@ -286,13 +182,33 @@ def test_divergence_pauses_with_a_message(page: Page, playground: Playground) ->
     playground.post("api/config", {"problem": "regression", "dataset": "plane", "lr": 10.0,
                                    "reduction": "sum", "batch_size": 200,
                                    "activation": "relu", "hidden": [16, 16]})
-    page.test_id("play-pause").click()
+    page.settle()
+    stale = json.dumps(playground.get("api/state"))  # the state before play: older than any after
+
+    # The answer to "play" and the frames race: a frame built after the divergence can
+    # reach the page before the answer, whose state may be older (once, under load, an
+    # older answer hid the message). Here the answer is held back until the diverged
+    # frame is drawn, and then it is the state from before play: the page must keep the
+    # newest state, message and all.
+    def late_and_old(route: Any) -> None:
+        route.fetch()  # play
+        deadline = time.monotonic() + 20
+        while playground.get("api/state")["message"] is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the diverged frame is drawn meanwhile
+        route.fulfill(status=200, content_type="application/json", body=stale)
+
+    page.page.route("**/api/control", late_and_old)
+    with page.page.expect_response("**/api/control"):
+        page.test_id("play-pause").click()
     message = page.test_id("message")
     message.wait_for(state="visible")
-    assert "diverged" in message.inner_text()
+    page.settle()
+    assert "diverged" in message.inner_text() and message.is_visible()
     state = playground.get("api/state")
-    assert state["playing"] is False
+    assert state["playing"] is False and "diverged" in state["message"]
     assert all(np.isfinite(np.array(p["W"])).all() for p in state["params"])
+    assert page.test_id("play-pause").get_attribute("aria-label") == "Play"
 
 
 def test_edit_a_weight_by_hand(page: Page, playground: Playground) -> None:
@@ -324,7 +240,7 @@ def test_click_adds_a_point(page: Page, playground: Playground) -> None:
     assert data["train"][-1][2] == 0  # shift: the other class
 
 
-def test_multiclass_and_regression_screens(browser: Any) -> None:
+def test_multiclass_and_regression_screens(browser: Any, shots: Path) -> None:
     for overrides, steps, name in (
         ({"dataset": "spirals", "n_classes": 3, "hidden": [16, 16], "optimizer": "adam",
           "lr": 0.003, "activation": "relu"}, 6000, "playground-spirals.png"),
@@ -337,7 +253,7 @@ def test_multiclass_and_regression_screens(browser: Any) -> None:
             p = Page(browser, pg.url)
             p.settle()
             assert p.errors == []
-            p.page.screenshot(path=str(DOCS_IMG / name), full_page=True)
+            p.page.screenshot(path=str(shots / name), full_page=True)
             p.close()
         finally:
             pg.stop()
@@ -347,7 +263,7 @@ def test_every_setting_has_its_control(page: Page, playground: Playground) -> No
     rows = playground.get("api/settings")["settings"]
     for row in rows:
         name = row["name"]
-        assert page.count(f"set-{name}") == 1, name
+        assert page.count(row["control"] or f"set-{name}") == 1, name
     assert page.test_id("set-features").locator("[data-testid=feature]").count() == 7
     # per-layer controls carry the layer number l
     assert page.page.locator("[data-testid^=set-activation-]").count() == 2

@@ -28,8 +28,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from deltaprop.errors import DeltapropError
+from deltaprop.playground import backprop, compare, export, features, frames, settings
 from deltaprop.playground import data as plane
-from deltaprop.playground import export, features, frames, settings
 from deltaprop.playground.session import Session
 
 STATIC = Path(__file__).parent / "static"
@@ -121,6 +121,34 @@ def read_object(value: Any, keys: tuple[str, ...]) -> dict[str, Any]:
     return value
 
 
+def read_inspect(request: Request) -> tuple[tuple[str, int], list[int]]:
+    """``sample=I`` or ``batch=current``, and an optional ``focus=l,k[,j]``, from the query."""
+    query = request.query_params
+    unknown = set(query) - {"sample", "batch", "focus"}
+    if unknown:
+        raise BadRequest(f"unknown parameter {sorted(unknown)[0]!r}; parameters are sample, "
+                         "batch and focus")
+    if ("sample" in query) == ("batch" in query):
+        raise BadRequest("give one of sample=I (a training sample) or batch=current")
+    if "batch" in query:
+        if query["batch"] != "current":
+            raise BadRequest(f"batch must be 'current'; got {query['batch']!r}")
+        inspect = ("batch", 0)
+    else:
+        text = query["sample"]
+        if not text.isdigit():
+            raise BadRequest(f"sample must be a training sample's index 0, 1, …; got {text!r}")
+        inspect = ("sample", int(text))
+    focus = []
+    if query.get("focus"):
+        try:
+            focus = [int(part) for part in query["focus"].split(",")]
+        except ValueError:
+            raise BadRequest(f"focus must be l,k or l,k,j; got {query['focus']!r}") from None
+        settings.check("focus", focus)
+    return inspect, focus
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -149,7 +177,7 @@ def create_app(session: Session | None = None, *, hosts: tuple[str, ...] | None 
     thread during the app's lifespan.
     """
     session = session if session is not None else Session()
-    session.frame_builder = frames.encode
+    session.frame_builder = frames.Builder()
     previews: dict[str, Any] = {}
 
     async def state_response() -> JSONResponse:
@@ -203,6 +231,25 @@ def create_app(session: Session | None = None, *, hosts: tuple[str, ...] | None 
     async def post_predict(request: Request) -> Response:
         body = read_object(await read_json(request), ("points",))
         return JSONResponse(await run_in_threadpool(session.predict, body.get("points")))
+
+    @api
+    async def get_backprop(request: Request) -> Response:
+        inspect, focus = read_inspect(request)
+        snap = await run_in_threadpool(session.snapshot, inspect)
+        return JSONResponse(await run_in_threadpool(backprop.view, snap, focus))
+
+    @api
+    async def get_gradcheck(request: Request) -> Response:
+        inspect, focus = read_inspect(request)
+        snap = await run_in_threadpool(session.snapshot, inspect)
+        return JSONResponse(await run_in_threadpool(backprop.check, snap, focus))
+
+    @api
+    async def post_compare(request: Request) -> Response:
+        body = read_object(await read_json(request), ("steps",))
+        steps = compare.check_steps(body.get("steps", compare.STEPS))
+        snap = await run_in_threadpool(session.snapshot)
+        return JSONResponse(await run_in_threadpool(compare.run, snap, steps))
 
     @api
     async def get_data(request: Request) -> Response:
@@ -287,6 +334,9 @@ def create_app(session: Session | None = None, *, hosts: tuple[str, ...] | None 
         Route("/api/control", post_control, methods=["POST"]),
         Route("/api/param", post_param, methods=["POST"]),
         Route("/api/predict", post_predict, methods=["POST"]),
+        Route("/api/backprop", get_backprop),
+        Route("/api/gradcheck", get_gradcheck),
+        Route("/api/compare", post_compare, methods=["POST"]),
         Route("/api/data", get_data),
         Route("/api/data/points", post_points, methods=["POST"]),
         Route("/api/data/csv", post_csv, methods=["POST"]),

@@ -75,11 +75,16 @@ def _optimizer(settings: dict[str, Any]) -> str:
         f"{k}={v!r}" for k, v in opt.hyperparameters().items()) + ")"
 
 
+def _hooked(event: dict[str, Any]) -> bool:
+    """Whether a train segment needs the playground's gradient hook (L1, the wrong rule)."""
+    return bool(event["l1"]) or event["bias_rule"] != "delta"
+
+
 def snippet(snap: Snapshot) -> str:
     """Python source that rebuilds the data and network and replays the run's steps."""
     config, d = snap.config, snap.data
     needs_numpy = not _generated(snap) or targets(config, d, d.y_train[:1]).ndim == 2
-    needs_l1 = any(e["kind"] == "train" and e["l1"] for e in snap.log)
+    needs_hook = any(e["kind"] == "train" and _hooked(e) for e in snap.log)
     lines = [
         f'"""Reproduces a deltaprop playground run: {d.name}, {snap.step} steps '
         f'(deltaprop {__version__})."""',
@@ -88,7 +93,7 @@ def snippet(snap: Snapshot) -> str:
         "import deltaprop as dp",
         "from deltaprop.playground import data, features" if _generated(snap)
         else "from deltaprop.playground import features",
-        *(["from deltaprop.playground.trainer import l1_penalty"] if needs_l1 else []),
+        *(["from deltaprop.playground.trainer import gradient_hook"] if needs_hook else []),
         "from deltaprop.training import LambdaCallback", "",
     ]
     if _generated(snap):
@@ -150,8 +155,8 @@ def snippet(snap: Snapshot) -> str:
                 if old[key] != value:
                     lines.append(f"opt.{key} = {value!r}")
         current = event
-        hook = (f", gradient_hook=l1_penalty(net, {event['l1']!r}, {event['decay_bias']!r})"
-                if event["l1"] else "")
+        hook = (f", gradient_hook=gradient_hook(net, {event['l1']!r}, {event['decay_bias']!r}, "
+                f"{event['bias_rule']!r})" if _hooked(event) else "")
         lines.append(f"run({event['steps']}, batch_size={event['batch_size']}, optimizer=opt, "
                      f"reduction={event['reduction']!r}{hook})")
     lines += ["", "print(net.evaluate(X_test, y_test))", ""]

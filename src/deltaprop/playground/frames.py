@@ -15,8 +15,16 @@ and ``maps``: for each map its ``key``, ``size`` (side in points), byte ``offset
 range ``lo``, ``hi`` of its values. A map is ``size²`` bytes, row 0 at the top (largest x2),
 column 0 at the left (smallest x1); byte q stands for lo + q / 255 · (hi − lo). Keys:
 ``feature/j`` (input feature j), ``a/i/k`` (activation of neuron k of layer i, 0-based),
-``p/c`` (probability of class c), ``class`` (the predicted class index, bytes as is, not
-scaled), ``y`` (the regression output).
+``z/i/k`` (its weighted input, only when the view shows z), ``p/c`` (probability of class
+c), ``class`` (the predicted class index, bytes as is, not scaled), ``y`` (the regression
+output).
+
+When the view needs backprop's numbers (step mode, the δ and gradient views), the JSON also
+holds ``backprop``: :func:`backprop.view` of the inspected rows, with at most
+:data:`FRAME_ROWS` samples' rows (sums and means over all of them). It costs more than the
+heatmaps (most of it JSON), so while training plays a :class:`Builder` recomputes it at most
+every :data:`VIEW_SECONDS` and sends the last one between; its ``step`` says which step it
+shows. Paused — step mode — every frame has its own.
 """
 
 from __future__ import annotations
@@ -24,18 +32,21 @@ from __future__ import annotations
 import functools
 import json
 import struct
+import time
 import warnings
 from typing import Any
 
 import numpy as np
 
 from deltaprop.network import Network
-from deltaprop.playground import features
+from deltaprop.playground import backprop, features, selection
 from deltaprop.playground.session import Snapshot
 
 FINE = 96  # output heatmap: points per side
 STRIDE = 3
 COARSE = FINE // STRIDE  # neuron heatmaps: points per side
+FRAME_ROWS = 16  # per-sample rows of the backprop view a frame carries
+VIEW_SECONDS = 0.2  # while playing, the backprop view is recomputed at most this often
 
 
 def grid(domain: tuple[float, float, float, float], size: int = FINE) -> np.ndarray:
@@ -115,23 +126,63 @@ def heatmaps(snap: Snapshot) -> MapWriter:
     maps.add([f"feature/{j}" for j in range(inputs.shape[1])], inputs[coarse], COARSE)
     with np.errstate(over="ignore", invalid="ignore"):
         outputs = layer_outputs(net, inputs)
-    for i, (_, A) in enumerate(outputs):
+    for i, (Z, A) in enumerate(outputs):
         maps.add([f"a/{i}/{k}" for k in range(A.shape[1])], A[coarse], COARSE)
-    A_L = outputs[-1][1]
-    if not net.is_classifier:
-        maps.add(["y"], A_L, FINE)
-        return maps
-    proba = np.column_stack([1 - A_L[:, 0], A_L[:, 0]]) if A_L.shape[1] == 1 else A_L
-    maps.add([f"p/{c}" for c in range(proba.shape[1])], proba, FINE)
-    maps.add(["class"], net.index_of(A_L), FINE, raw=True)
+        if config["node_view"] == "z":
+            maps.add([f"z/{i}/{k}" for k in range(Z.shape[1])], Z[coarse], COARSE)
+    add_output(maps, net, outputs[-1][1], FINE)
     return maps
 
 
-def encode(snap: Snapshot) -> bytes:
-    """One binary frame: the state, the grid and every heatmap."""
+def add_output(maps: MapWriter, net: Network, A_L: np.ndarray, size: int) -> None:
+    """The output maps of a^L on a size × size grid: ``y`` (regression), or ``p/c`` and
+    ``class``."""
+    if not net.is_classifier:
+        maps.add(["y"], A_L, size)
+        return
+    proba = np.column_stack([1 - A_L[:, 0], A_L[:, 0]]) if A_L.shape[1] == 1 else A_L
+    maps.add([f"p/{c}" for c in range(proba.shape[1])], proba, size)
+    maps.add(["class"], net.index_of(A_L), size, raw=True)
+
+
+def backprop_json(snap: Snapshot) -> str | None:
+    """The frame's ``backprop`` as JSON text, or None when the view does not need it."""
+    if snap.probe is None or not selection.needs_backprop(snap.config):
+        return None
+    return json.dumps(backprop.view(snap, snap.config["focus"], FRAME_ROWS), allow_nan=False)
+
+
+def encode(snap: Snapshot, view: str | None = None) -> bytes:
+    """One binary frame: the state, the grid, every heatmap, and the backprop view (``view``:
+    its JSON text, computed here if None and needed)."""
     maps = heatmaps(snap)
     state = snap.describe()
     state["grid"] = {"domain": list(snap.data.domain), "fine": FINE, "coarse": COARSE}
     state["maps"] = maps.entries
-    header = json.dumps(state, allow_nan=False).encode()
-    return b"".join([struct.pack("<I", len(header)), header, *maps.chunks])
+    header = json.dumps(state, allow_nan=False)
+    view = view if view is not None else backprop_json(snap)
+    if view is not None:  # spliced in: the view is encoded once, however often it is sent
+        header = f'{header[:-1]}, "backprop": {view}}}'
+    data = header.encode()
+    return b"".join([struct.pack("<I", len(data)), data, *maps.chunks])
+
+
+class Builder:
+    """A session's frame builder (``Session.frame_builder``): :func:`encode`, with the
+    backprop view recomputed at most every :data:`VIEW_SECONDS` while training plays (for
+    the same settings, data and run); paused, every frame gets its own."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, Any, float, str | None] | None = None  # key, run, time, view
+
+    def __call__(self, snap: Snapshot) -> bytes:
+        key = json.dumps([snap.config, snap.data_version], sort_keys=True)
+        now = time.monotonic()
+        last = self._last
+        if (snap.playing and last is not None and last[0] == key and last[1] is snap.run
+                and now - last[2] < VIEW_SECONDS):
+            view = last[3]
+        else:
+            view = backprop_json(snap)
+            self._last = (key, snap.run, now, view)
+        return encode(snap, view)

@@ -33,14 +33,17 @@ from deltaprop import optim
 from deltaprop.errors import ConfigError
 from deltaprop.network import Network
 from deltaprop.playground import data as plane
-from deltaprop.playground import features, settings
-from deltaprop.playground.trainer import Curve, Trainer, l1_penalty
+from deltaprop.playground import features, selection, settings
+from deltaprop.playground.trainer import Curve, Hook, Trainer, gradient_hook
 from deltaprop.training import TrainingDiverged
 
 CHUNK_SECONDS = 0.004  # the longest the thread holds the lock while playing
 MAX_STEPS = 100_000  # per "step" request
 TRAINING_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "decay_bias", "l1",
-                 "batch_size", "reduction")
+                 "batch_size", "reduction", "bias_rule")
+
+
+ACTIONS = ("play", "pause", "step", "reset", "next-stage")
 
 
 class RequestError(ConfigError):
@@ -71,6 +74,11 @@ def make_optimizer(config: dict[str, Any]) -> optim.Optimizer:
     if "momentum" in inspect.signature(cls).parameters:
         kwargs["momentum"] = config["momentum"]
     return cls(**kwargs)
+
+
+def make_hook(net: Network, config: dict[str, Any]) -> Hook | None:
+    """The gradient hook the settings ask for on ``net``: L1, seed 002's wrong bias rule."""
+    return gradient_hook(net, config["l1"], config["decay_bias"], config["bias_rule"])
 
 
 def make_network(config: dict[str, Any], d: plane.PlaneData) -> Network:
@@ -110,6 +118,21 @@ def _finite(x: float) -> float | None:
 
 
 @dataclass
+class Probe:
+    """What a view of one backprop step needs from under the lock.
+
+    ``rows``: the training rows inspected (the next mini-batch, or one sample); ``source``:
+    ``"batch"`` or ``"sample"``; ``optimizer``: a copy of the optimizer with its state, to
+    take the step on a copy of the network; ``m``: the workspace size the trainer steps in.
+    """
+
+    rows: np.ndarray
+    source: str
+    optimizer: optim.Optimizer
+    m: int
+
+
+@dataclass
 class Snapshot:
     """A consistent copy of a session's state, taken under its lock."""
 
@@ -126,6 +149,7 @@ class Snapshot:
     curve: dict[str, list]
     log: list[dict[str, Any]]
     steps_per_second: float
+    probe: Probe | None = None
 
     def describe(self) -> dict[str, Any]:
         """The JSON state (``GET /api/state``): counters, settings, losses, parameters."""
@@ -200,14 +224,10 @@ class Session:
         X_test = net.check_X(features.transform(d.X_test, config["features"]), "test X")
         Y_test = net.targets(targets(config, d, d.y_test), X_test.shape[0], "test y")
         trainer = Trainer(net, make_optimizer(config), X, Y, config["batch_size"],
-                          config["reduction"], self._hooks(net, config))
+                          config["reduction"], make_hook(net, config))
         run = Run(net, trainer, X_test, Y_test)
         self._record(run)
         return run
-
-    @staticmethod
-    def _hooks(net: Network, config: dict[str, Any]) -> list[Any]:
-        return [l1_penalty(net, config["l1"], config["decay_bias"])] if config["l1"] else []
 
     @staticmethod
     def _record(run: Run) -> None:
@@ -225,7 +245,7 @@ class Session:
             trainer.optimizer = new
             self.run.log.append({"kind": "new_optimizer"})
         trainer.set_batching(config["batch_size"], config["reduction"])
-        trainer.hooks = self._hooks(self.run.net, config)
+        trainer.hook = make_hook(self.run.net, config)
         trainer.end_epoch()
         self.run.segment = None
 
@@ -281,7 +301,7 @@ class Session:
                 if self.playing and now - mark[0] >= 0.5:
                     self.steps_per_second = (steps - mark[1]) / (now - mark[0])
                     mark = (now, steps)
-                snap = self.snapshot() if self._frame_due() else None
+                snap = self.snapshot(self._view_inspect()) if self._frame_due() else None
                 self._frame_wanted = False if snap is not None else self._frame_wanted
             if snap is not None and self.frame_builder is not None:
                 frame = self.frame_builder(snap)  # outside the lock: requests go on
@@ -289,6 +309,12 @@ class Session:
                     self._frame = (snap.version, frame)
                     self._cond.notify_all()
             time.sleep(0)  # let a waiting request take the lock
+
+    def _view_inspect(self) -> tuple[str, int] | None:
+        """The rows the page's view inspects, when it needs backprop's numbers."""
+        if not selection.needs_backprop(self.config):
+            return None
+        return self.config["inspect"], self.config["sample"]
 
     def next_frame(self, seen: int, timeout: float) -> tuple[int, bytes] | None:
         """The newest frame if it is newer than version ``seen``, asking the training thread
@@ -328,17 +354,39 @@ class Session:
         return True
 
     # ------------------------------------------------------------------ requests
-    def snapshot(self) -> Snapshot:
-        """A copy of the current state, for readers that work outside the lock."""
+    def snapshot(self, inspect: tuple[str, int] | None = None) -> Snapshot:
+        """A copy of the current state, for readers that work outside the lock.
+
+        ``inspect`` — ``("batch", 0)`` or ``("sample", i)`` — adds a :class:`Probe` of those
+        rows (frames get the one the view settings name, when they need backprop's numbers).
+
+        Raises
+        ------
+        RequestError
+            A sample that does not exist.
+        """
         with self._cond:
             run = self.run
+            probe = None if inspect is None else self._probe(*inspect)
             return Snapshot(
                 net=run.net.copy(), config=copy.deepcopy(self.config), data=self.data,
                 run=run, step=run.trainer.steps, epoch=run.trainer.epoch,
                 playing=self.playing, message=self.message, version=self.version,
                 data_version=self.data_version, curve=run.curve.as_dict(),
                 log=copy.deepcopy(run.log), steps_per_second=self.steps_per_second,
+                probe=probe,
             )
+
+    def _probe(self, source: str, sample: int) -> Probe:
+        trainer = self.run.trainer
+        if source == "sample":
+            problem = selection.sample_problem(sample, trainer.n)
+            if problem is not None:
+                raise RequestError(problem)
+            rows = np.array([sample])
+        else:  # the mini-batch the next step takes (its epoch's order drawn if due)
+            rows = trainer.next_rows().copy()
+        return Probe(rows, source, copy.deepcopy(trainer.optimizer), trainer.m)
 
     def configure(self, changes: Any) -> None:
         """Change settings (``POST /api/config``); all or nothing.
@@ -358,6 +406,8 @@ class Session:
                 run = self._new_run(config, d)
             elif "training" in groups:
                 make_optimizer(config)  # check before anything changes
+            target = run if run is not None else self.run
+            cleared = selection.check_view(config, target.net, target.trainer.n, changes)
             # nothing can fail from here on
             self.config = config
             if run is not None:
@@ -366,14 +416,21 @@ class Session:
                 self.data, self.run, self.message = d, run, None
             elif "training" in groups:
                 self._retrain(config)
+            if cleared:
+                self.message = cleared
+            if config["step_mode"] and {"step_mode", "stage"} & set(changes):
+                self.playing = False  # stepping through a step pauses training first
             self.version += 1
             self._cond.notify_all()
 
+
     def control(self, action: Any, steps: Any = 1) -> None:
-        """``play``, ``pause``, ``step`` (``steps`` of them, pausing first) or ``reset``
-        (the same first weights, paused)."""
-        if action not in ("play", "pause", "step", "reset"):
-            raise RequestError(f"`action` must be play, pause, step or reset; got {action!r}")
+        """``play``, ``pause``, ``step`` (``steps`` of them, pausing first), ``reset`` (the
+        same first weights, paused) or ``next-stage`` (step mode: pause, go on to the next
+        stage; after the last, take the step and start again at the first)."""
+        if action not in ACTIONS:
+            raise RequestError(f"`action` must be {', '.join(ACTIONS[:-1])} or {ACTIONS[-1]}; "
+                               f"got {action!r}")
         if action == "step" and (isinstance(steps, bool) or not isinstance(steps, int)
                                  or not 1 <= steps <= MAX_STEPS):
             raise RequestError(f"`steps` must be an integer in 1..{MAX_STEPS}; got {steps!r}")
@@ -386,12 +443,29 @@ class Session:
                 for _ in range(steps):
                     if not self._step():
                         break
+                self.config["stage"] = 0  # a new batch: its step starts at the beginning
+            elif action == "next-stage":
+                self._next_stage()
             else:
                 self.playing = action == "play"
                 if self.playing:
                     self.message = None
             self.version += 1
             self._cond.notify_all()
+
+    def _next_stage(self) -> None:
+        """Step mode's "next": pause, enter step mode or go on one stage; after the last
+        stage (the updates), take the step and start the next one at its first stage."""
+        self.playing = False
+        config = self.config
+        if not config["step_mode"]:
+            config["step_mode"], config["stage"] = True, 0
+        elif config["stage"] + 1 < selection.stage_count(len(self.run.net.layers)):
+            config["stage"] += 1
+        else:
+            self.message = None
+            self._step()
+            config["stage"] = 0
 
     def edit(self, layer: Any, name: Any, index: Any, value: Any) -> None:
         """Set one weight or bias by hand (``POST /api/param``); ends the current epoch."""
@@ -436,7 +510,9 @@ class Session:
 
     def _new_data(self, d: plane.PlaneData, config: dict[str, Any]) -> None:
         run = self._new_run(config, d)
-        self.config, self.data, self.run, self.message = config, d, run, None
+        config = dict(config)
+        cleared = selection.check_view(config, run.net, run.trainer.n, {})
+        self.config, self.data, self.run, self.message = config, d, run, cleared
         self.data_version += 1
         self.version += 1
 

@@ -9,7 +9,9 @@ data generators (``noise``, ``n_samples``, ``n_classes``, ``test_size``).
 
 Groups say what a change does: ``data`` draws the data again and starts the network afresh,
 ``network`` starts the network afresh (same seed: same first weights), ``training`` takes
-effect at the next step, ``view`` changes only the picture.
+effect at the next step, ``view`` changes only the picture — among them what the diagram
+colours, step mode and its stage, the sample or batch inspected and the selected neuron or
+edge, so that a link reopens a view of backprop exactly.
 
 This module checks types and ranges; the library's own constructors (``Network``, the
 optimizers) check the combinations when the session builds them.
@@ -21,7 +23,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from deltaprop import activations, initializers, losses, optim
+from deltaprop import activations, gradcheck, initializers, losses, optim
 from deltaprop.errors import ConfigError
 from deltaprop.layers import BIAS_MODES
 from deltaprop.playground.features import FEATURES
@@ -40,6 +42,12 @@ CLASSIFIER_LOSSES = ("cross_entropy", "binary_cross_entropy")
 MAX_LAYERS = 6  # hidden layers
 MAX_NEURONS = 16  # per hidden layer
 HIDDEN_ACTIVATIONS = tuple(n for n, a in activations.ACTIVATIONS.items() if not a.output_only)
+NODE_VIEWS = ("a", "z", "delta", "db")  # activation, weighted input, δ, ∂C/∂b
+EDGE_VIEWS = ("w", "dw", "update")  # weight, ∂C/∂w, Δw (what the step subtracts)
+INSPECT = ("batch", "sample")  # the next step's mini-batch, or one training sample
+MAX_STAGE = 3 * (MAX_LAYERS + 1)  # step mode has 3L + 1 stages (backprop.stages)
+MAX_SAMPLE = 9999  # the session checks a sample index against the training set
+MAX_TOUR = 20  # the page's guided tour has fewer steps; 0 is off
 
 
 class SettingError(ConfigError):
@@ -69,6 +77,7 @@ class Setting:
     options: tuple[Any, ...] = ()
     per: str = ""
     help: str = ""
+    control: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -129,9 +138,35 @@ SETTINGS: tuple[Setting, ...] = (
             help="samples per step (at most the training set)"),
     Setting("reduction", "training", "choice", "mean", "reduction", ("mean", "sum"),
             help="the batch gradient is the mean or the sum of per-sample gradients"),
+    Setting("bias_rule", "training", "choice", "delta", "bias rule (layer-sum: WRONG)",
+            gradcheck.BIAS_RULES,
+            help="delta: eq. (14), each bias by its own neuron's δ; layer-sum: seed 002's "
+                 "WRONG rule, every bias of a layer by the sum of the layer's δs"),
     # -- view: the picture only
     Setting("discretize", "view", "bool", False, "discretize output"),
     Setting("show_test", "view", "bool", False, "show test data"),
+    Setting("node_view", "view", "choice", "a", "neurons show", NODE_VIEWS,
+            help="a: activation over the plane; z: weighted input over the plane; delta: "
+                 "the error signal δ of each inspected sample; db: ∂C/∂b of the batch"),
+    Setting("edge_view", "view", "choice", "w", "edges show", EDGE_VIEWS,
+            help="w: the weight; dw: ∂C/∂w of the inspected batch; update: Δw, what the "
+                 "next step subtracts"),
+    Setting("step_mode", "view", "bool", False, "step mode", control="step-mode",
+            help="go through one backprop step stage by stage (pauses training)"),
+    Setting("stage", "view", "int", 0, "stage", low=0, high=MAX_STAGE,
+            help="the stage of step mode: 0 is the forward pass of layer 1"),
+    Setting("inspect", "view", "choice", "batch", "inspect", INSPECT,
+            help="what step mode and the δ and gradient views show: the mini-batch the "
+                 "next step uses, or one training sample"),
+    Setting("sample", "view", "int", 0, "sample", low=0, high=MAX_SAMPLE,
+            help="the training sample inspected (0-based, as /api/data lists them)"),
+    Setting("focus", "view", "focus", (), "selected",
+            help="the neuron 'l,k' or weight 'l,k,j' whose equation is shown (seeds' "
+                 "numbering: layer l = 1 … L, neuron k = 1 …, input j = 1 …)"),
+    Setting("compare", "view", "bool", False, "compare bias modes", control="compare",
+            help="train the same first weights with each bias mode, side by side"),
+    Setting("tour", "view", "int", 0, "tour", low=0, high=MAX_TOUR, control="tour",
+            help="the guided tour's step (0: closed)"),
 )
 
 TABLE: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -204,6 +239,12 @@ def check(name: str, value: Any) -> Any:
         return _choice(s, value)
     if not isinstance(value, list):
         raise SettingError(f"`{name}` must be a list; got {value!r}")
+    if s.kind == "focus":
+        if len(value) not in (0, 2, 3) or not all(
+                isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 64 for n in value):
+            raise SettingError(f"`focus` must be [l, k] (a neuron) or [l, k, j] (a weight), "
+                               f"numbered from 1, or []; got {value!r}")
+        return list(value)
     if s.kind == "sizes":
         if len(value) > MAX_LAYERS:
             raise SettingError(f"`hidden` has at most {MAX_LAYERS} layers; got {len(value)}")

@@ -1,15 +1,19 @@
 """One network learning one data set a step at a time — the same steps as ``training.fit``.
 
-:class:`Trainer` is ``fit``'s inner loop cut into single steps so that the playground can
-pause, step and change settings between any two: at each epoch's start it draws
-``net.rng.permutation(n)``, gathers the next mini-batch into a preallocated workspace,
-computes the batch gradient with :meth:`Network.backprop_into` — the mean or sum over samples
-of per-sample gradients, eqs. (2), (9), (8), (10), (14) — and hands it to the optimizer,
-eqs. (11), (15). After ``k`` steps from a fresh network its parameters are those of
+:class:`Trainer` is ``fit``'s epoch loop cut into single steps so that the playground can
+pause, step and change settings between any two: at each epoch's start its
+:class:`~deltaprop.streaming.BatchFeed` draws ``net.rng.permutation(n)``, and each step is
+``fit``'s own :class:`~deltaprop.training.TrainStep` — gather the mini-batch into a
+preallocated workspace, the batch gradient by
+:meth:`Network.backprop_into` (the mean or sum over samples of per-sample gradients, eqs. (2),
+(9), (8), (10), (14)), then the gradient hook and the optimizer, eqs. (11), (15). After ``k``
+steps from a fresh network its parameters are those of
 ``net.fit(X, y, batch_size=m, optimizer=opt)`` stopped after ``k`` batches (tested).
 
-:func:`l1_penalty` adds L1 to the gradient through ``fit``'s ``gradient_hook``; the engine
-has L2 (``weight_decay``) but no L1 yet (DESIGN.md: ``--l1`` arrives with its issue).
+Gradient hooks (``fit``'s ``gradient_hook``, combined by :func:`combine`): :func:`l1_penalty`
+adds L1 — the engine has L2 (``weight_decay``) but no L1 yet (DESIGN.md: ``--l1`` arrives
+with its issue) — and :func:`layer_sum_rule` applies seed 002's *mistaken* bias rule, for
+watching it fail.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from deltaprop import gradcheck
 from deltaprop.network import Gradients, Network
 from deltaprop.optim import Optimizer
-from deltaprop.training import TrainingDiverged
+from deltaprop.streaming import BatchFeed
+from deltaprop.training import TrainingDiverged, TrainStep
 
 Hook = Callable[[Gradients, int], None]
 
@@ -47,6 +53,55 @@ def l1_penalty(net: Network, lam: float, decay_bias: bool = False) -> Hook:
     return hook
 
 
+def layer_sum_rule(net: Network) -> Hook:
+    """A ``gradient_hook`` for seed 002's *mistaken* bias rule: every bias of a layer gets
+    the sum of all the layer's δs (:func:`deltaprop.gradcheck.layer_sum_bias_gradient`).
+
+    It replaces ``db`` of a layer with b, and the bias unit's column of ``dW`` of a ``unit``
+    layer (its weights are the biases), as ``gradcheck.check(bias_rule="layer-sum")`` does.
+    For teaching only: the correct rule is eq. (14), the neuron's own δ.
+
+    Notes
+    -----
+    Equation (wrong): "∂C/∂b_k^l" = r Σ_samples Σ_j δ_j^l for every k, instead of
+    r Σ_samples δ_k^l.
+    """
+
+    def hook(grads: Gradients, m: int) -> None:
+        wrong = gradcheck.layer_sum_bias_gradient(grads)
+        for layer, dW, db, w in zip(net.layers, grads.dW, grads.db, wrong, strict=True):
+            if db is not None:
+                db[...] = w
+            elif layer.has_unit:
+                dW[:, -1] = w
+
+    return hook
+
+
+def combine(hooks: Sequence[Hook]) -> Hook | None:
+    """One ``gradient_hook`` calling ``hooks`` in order (None when there are none)."""
+    if not hooks:
+        return None
+    if len(hooks) == 1:
+        return hooks[0]
+
+    def hook(grads: Gradients, m: int) -> None:
+        for h in hooks:
+            h(grads, m)
+
+    return hook
+
+
+def gradient_hook(net: Network, l1: float = 0.0, decay_bias: bool = False,
+                  bias_rule: str = "delta") -> Hook | None:
+    """The playground's gradient hook for ``net``: L1 when ``l1`` > 0, then seed 002's
+    mistaken rule when ``bias_rule`` is ``"layer-sum"`` (None: plain backprop)."""
+    hooks = [l1_penalty(net, l1, decay_bias)] if l1 else []
+    if bias_rule == "layer-sum":
+        hooks.append(layer_sum_rule(net))
+    return combine(hooks)
+
+
 class Trainer:
     """Mini-batch gradient descent on (X, Y), one step per :meth:`step`.
 
@@ -62,33 +117,55 @@ class Trainer:
     batch_size : int
         Samples per step; at most n are used, as in ``fit``.
     reduction : {"mean", "sum"}
-    hooks : list of callable(grads, m)
+    hook : callable(grads, m) or None
         Called after each backward pass, before the step (``fit``'s ``gradient_hook``).
     """
 
     def __init__(self, net: Network, optimizer: Optimizer, X: np.ndarray, Y: np.ndarray,
-                 batch_size: int, reduction: str, hooks: Sequence[Hook] = ()) -> None:
+                 batch_size: int, reduction: str, hook: Hook | None = None) -> None:
         self.net = net
-        self.optimizer = optimizer
         self.X, self.Y = X, Y
         self.n = X.shape[0]
-        self.index = np.arange(self.n)
         self.cursor: int | None = None  # position in this epoch's order; None: not drawn yet
         self.steps = 0
         self.epoch = 0  # epochs completed (an epoch ended early by a change counts)
-        self.hooks = list(hooks)
         self.params = [p for _, p in net.parameters()]  # the arrays, updated in place
         self.last_finite = [p.copy() for p in self.params]
-        self.m = 0
-        self.set_batching(batch_size, reduction)
+        self.m = min(batch_size, self.n)
+        # the epoch's order (feed.index), kept across batch sizes: one feed for the run
+        self.feed = BatchFeed(X, self.m, net.dtype)
+        self.train_step = TrainStep(net, self.feed, Y, self.m, optimizer, reduction,
+                                    gradient_hook=hook)
+
+    @property
+    def optimizer(self) -> Optimizer:
+        return self.train_step.optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer: Optimizer) -> None:
+        self.train_step.optimizer = optimizer
+
+    @property
+    def hook(self) -> Hook | None:
+        return self.train_step.gradient_hook
+
+    @hook.setter
+    def hook(self, hook: Hook | None) -> None:
+        self.train_step.gradient_hook = hook
+
+    @property
+    def reduction(self) -> str:
+        return self.train_step.reduction
 
     def set_batching(self, batch_size: int, reduction: str) -> None:
         """Use ``batch_size`` and ``reduction`` from the next step on."""
         m = min(batch_size, self.n)
-        if m != self.m:
+        if m != self.m:  # a workspace for the new batch size, as a new fit call makes
             self.m = m
-            self.ws = self.net.workspace(m)
-        self.reduction = reduction
+            old = self.train_step
+            self.train_step = TrainStep(self.net, self.feed, self.Y, m, old.optimizer, reduction,
+                                        gradient_hook=old.gradient_hook)
+        self.train_step.reduction = reduction
 
     def end_epoch(self) -> None:
         """Finish the current epoch early: the next step starts a fresh order.
@@ -101,11 +178,15 @@ class Trainer:
             self.epoch += 1
 
     def next_rows(self) -> np.ndarray:
-        """The rows of the mini-batch the next step uses (drawing the epoch's order if due)."""
+        """The rows of the mini-batch the next step uses (drawing the epoch's order if due).
+
+        Drawing the order early changes nothing: the next step would draw the same one from
+        the same generator state, and an epoch ended before any step keeps it.
+        """
         if self.cursor is None:  # as fit: a fresh permutation from the network's generator
-            self.index[:] = self.net.rng.permutation(self.n)
+            self.feed.draw(self.net.rng)
             self.cursor = 0
-        return self.index[self.cursor : self.cursor + self.m]
+        return self.feed.index[self.cursor : self.cursor + self.m]
 
     def step(self) -> float:
         """One step: backprop on the next mini-batch, then the optimizer. Returns its loss.
@@ -117,21 +198,15 @@ class Trainer:
             the last parameters whose loss was finite.
         """
         rows = self.next_rows()
-        w = self.ws.rows(rows.size)
-        np.take(self.X, rows, axis=0, out=w.inputs, mode="clip")
-        np.take(self.Y, rows, axis=0, out=w.targets, mode="clip")
-        r = 1.0 / rows.size if self.reduction == "mean" else 1.0
+        start = self.cursor
         params = self.params
         with np.errstate(over="ignore", invalid="ignore"):
-            loss = self.net.backprop_into(w, r)
+            loss = self.train_step(start, start + rows.size)  # (2), (9), (8), (10), (14)
             if not math.isfinite(loss):
                 self._diverged(f"the loss became {loss}")
             for saved, p in zip(self.last_finite, params, strict=True):
                 np.copyto(saved, p)  # these parameters gave a finite loss
-            grads = Gradients(w.delta, w.nabla_W, w.nabla_b, loss, self.reduction)
-            for hook in self.hooks:
-                hook(grads, rows.size)
-            self.optimizer.step(self.net, grads)
+            self.train_step.update()  # hooks, then (11), (15)
             # one sum per array: NaN or inf anywhere makes it non-finite
             if not all(math.isfinite(p.sum()) for p in params):
                 self._diverged("the parameters became non-finite")

@@ -47,8 +47,8 @@ export function makeControl(row, onChange, { testid, label, choices } = {}) {
       input.value = text;
     };
     wrap.append(title, input);
-  } else if (row.kind === "sizes") {
-    input = element("input", { type: "text", size: "12", spellcheck: "false" });
+  } else if (row.kind === "sizes" || row.kind === "focus") {
+    input = element("input", { type: "text", size: row.kind === "focus" ? "7" : "12", spellcheck: "false" });
     read = () => (input.value.trim() === "" ? [] : input.value.split(",").map((s) => Number(s.trim())));
     write = (v) => { input.value = v.join(","); };
     wrap.append(title, input);

@@ -10,7 +10,8 @@ function toPixel(domain, size, x1, x2) {
   return [((x1 - a) / (b - a)) * size, ((d - x2) / (d - c)) * size];
 }
 
-function drawPoints(canvas, domain, points, task, nClasses, stroke, radius) {
+/** Points [x1, x2, label] on a canvas over the square `domain`, in their class colours. */
+export function drawPoints(canvas, domain, points, task, nClasses, stroke, radius) {
   const context = canvas.getContext("2d");
   const size = canvas.width;
   context.lineWidth = 1;
@@ -44,10 +45,29 @@ export function thumbnails(container, previews, choose) {
   };
 }
 
-/** The points layer over the output heatmap, and clicks that add points. */
+/** The training point nearest (x1, x2) within a few pixels' distance, or null. */
+export function nearest(data, x1, x2) {
+  const [a, b] = data.domain;
+  const reach = (0.03 * (b - a)) ** 2;
+  let best = null;
+  let bestDistance = reach;
+  data.train.forEach(([p1, p2], i) => {
+    const distance = (p1 - x1) ** 2 + (p2 - x2) ** 2;
+    if (distance <= bestDistance) {
+      best = i;
+      bestDistance = distance;
+    }
+  });
+  return best;
+}
+
+/** The points layer over the output heatmap, clicks that add points, and rings around the
+ * points step mode inspects (on `marks`, a canvas over the points). */
 export class PointsView {
-  constructor(canvas, addPoint) {
+  constructor(canvas, addPoint, marks) {
     this.canvas = canvas;
+    this.marks = marks;
+    this.marked = "";
     this.data = null;
     canvas.addEventListener("click", (event) => {
       if (!this.data) return;
@@ -59,8 +79,31 @@ export class PointsView {
     });
   }
 
+  /** Rings around `inspected` points [x1, x2] (none: cleared). */
+  mark(inspected) {
+    this.inspected = inspected;
+    const key = JSON.stringify(inspected);
+    if (key === this.marked || !this.data) return;
+    this.marked = key;
+    const ratio = window.devicePixelRatio || 1;
+    const size = Math.round(this.marks.clientWidth * ratio);
+    this.marks.width = size;
+    this.marks.height = size;
+    const context = this.marks.getContext("2d");
+    context.clearRect(0, 0, size, size);
+    context.lineWidth = 2 * ratio;
+    context.strokeStyle = "#111";
+    for (const [x1, x2] of inspected) {
+      const [px, py] = toPixel(this.data.domain, size, x1, x2);
+      context.beginPath();
+      context.arc(px, py, 7 * ratio, 0, 2 * Math.PI);
+      context.stroke();
+    }
+  }
+
   /** data: GET /api/data. */
   draw(data, showTest) {
+    this.marked = "";
     this.data = data;
     const size = this.canvas.clientWidth * (window.devicePixelRatio || 1);
     this.canvas.width = Math.round(size);
@@ -71,6 +114,7 @@ export class PointsView {
     const radius = 3.5 * (window.devicePixelRatio || 1);
     drawPoints(this.canvas, data.domain, data.train, data.task, k, "white", radius);
     if (showTest) drawPoints(this.canvas, data.domain, data.test, data.task, k, "black", radius);
+    if (this.inspected) this.mark(this.inspected);
   }
 }
 

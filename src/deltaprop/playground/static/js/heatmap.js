@@ -84,6 +84,25 @@ export function putNeuron(context, map, x, y) {
 }
 
 /**
+ * Flat colours at (x, y) of a shared canvas, size × size pixels: one vertical band per value
+ * (each in [−1, 1], on the diverging scale); no values: cleared.
+ */
+export function putBands(context, values, x, y, size) {
+  if (!values.length) {
+    context.clearRect(x, y, size, size);
+    return;
+  }
+  const image = context.createImageData(size, size);
+  const pixels = new Uint32Array(image.data.buffer);
+  const colours = values.map((v) => SCALE[Math.round(Math.max(-1, Math.min(1, v ?? 0)) * STEPS) + STEPS]);
+  for (let column = 0; column < size; column += 1) {
+    const c = colours[Math.min(values.length - 1, Math.floor((column * values.length) / size))];
+    for (let row = 0; row < size; row += 1) pixels[row * size + column] = c;
+  }
+  context.putImageData(image, x, y);
+}
+
+/**
  * The output over the plane. Classification: two classes on orange–white–blue by the
  * probability of class 1; more classes in the most probable class's colour, faded towards
  * white by how unsure the network is; discretized: each point in its predicted class's

@@ -3,11 +3,15 @@
 
 import { get, openFrames, post, upload } from "./api.js";
 import { drawLosses } from "./chart.js";
+import { Comparison } from "./compare.js";
 import { buildControls, element } from "./controls.js";
-import { axes, PointsView, thumbnails } from "./data.js";
+import { axes, nearest, PointsView, thumbnails } from "./data.js";
 import { css, paintOutput, pointColor } from "./heatmap.js";
 import { NetworkView } from "./network.js";
 import { Settings } from "./state.js";
+import { Stepper } from "./stepper.js";
+import { Tour } from "./tour.js";
+import { DiagramView } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const byTest = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -25,6 +29,8 @@ const PLACEMENT = {
   "network-controls": ["hidden", "output", "loss", "init", "bias_init", "dtype", "seed",
     "decay_bias"],
   "output-controls": ["discretize", "show_test"],
+  "view-controls": ["node_view", "edge_view"],
+  "stepper-controls": ["inspect", "sample", "focus", "stage", "bias_rule"],
 };
 
 let settings;
@@ -32,6 +38,10 @@ let setControls;
 let network;
 let points;
 let markDataset;
+let view;
+let stepper;
+let comparison;
+let tour;
 let latest = null;  // the newest state: a frame, or an API answer
 let data = null;  // GET /api/data for latest.data_version
 let editing = false;
@@ -42,12 +52,18 @@ function show(message) {
   box.hidden = !message;
 }
 
-/** Runs an API call; its state is adopted, its error shown (the server keeps running). */
+/**
+ * Runs an API call; its state is adopted, its error shown (the server keeps running). An
+ * answer older than the state already drawn (a frame can overtake it) is not adopted: the
+ * newest state wins, its message included.
+ */
 async function act(call) {
   try {
     const state = await call;
+    if (latest && state.version < latest.version) return state;
     show(state.message);
     adopt(state);
+    tour.update(state);
     return state;
   } catch (error) {
     show(error.message);
@@ -108,12 +124,17 @@ function adopt(state) {
   }
   if (!data || state.data_version !== data.data_version) loadData(state.data_version);
   else if (previous && previous.config.show_test !== state.config.show_test) points.draw(data, state.config.show_test);
+  comparison.update(state, data);
 }
 
 function onFrame(frame) {
   if (frame.message !== (latest && latest.message)) show(frame.message);
   adopt(frame);
+  view.update(frame);
   network.update(frame);
+  stepper.update(frame);
+  tour.update(frame);  // after the panels it may point into are drawn
+  points.mark(frame.backprop ? frame.backprop.points : []);
   paintOutput($("heatmap"), frame, frame.config.discretize);
   drawLosses($("chart"), frame.history);
   const fmt = (v) => (v === null || v === undefined ? "—" : v.toFixed(3));
@@ -177,6 +198,8 @@ function wire() {
   byTest("play-pause").addEventListener("click", () => control(latest && latest.playing ? "pause" : "play"));
   byTest("step").addEventListener("click", () => control("step"));
   byTest("reset").addEventListener("click", () => control("reset"));
+  byTest("compare").addEventListener("click", () => configure({ compare: true }));
+  byTest("tour").addEventListener("click", () => tour.go(1));
   byTest("regenerate").addEventListener("click", () => configure({ data_seed: latest.config.data_seed + 1 }));
   byTest("add-layer").addEventListener("click", () => configure({ hidden: [...latest.config.hidden, 2] }));
   byTest("remove-layer").addEventListener("click", () => configure({ hidden: latest.config.hidden.slice(0, -1) }));
@@ -193,6 +216,11 @@ function wire() {
 }
 
 function addPoint(x1, x2, shift) {
+  if (latest.config.step_mode) {  // step mode: a click picks the training point to inspect
+    const sample = nearest(data, x1, x2);
+    if (sample !== null) configure({ inspect: "sample", sample });
+    return;
+  }
   let label;
   if (data.task === "regression") label = shift ? -1 : 1;
   else if (data.classes.length > 2) label = shift ? 0 : Number($("add-label").value);
@@ -207,8 +235,24 @@ async function start() {
     for (const name of names) placement.push([name, $(container)]);
   }
   setControls = buildControls(settings, placement, (name, value) => configure({ [name]: value }));
-  network = new NetworkView($("network"), settings, { config: configure, edit, hover, unhover });
-  points = new PointsView($("points"), addPoint);
+  view = new DiagramView($("view-legend"));
+  network = new NetworkView($("network"), settings, {
+    config: configure, edit, hover, unhover,
+    select: (focus) => configure({ focus }),
+    target: (focus) => stepper.target(focus),
+  }, view);
+  stepper = new Stepper({
+    body: $("stepper-body"), toggle: byTest("step-mode"), next: byTest("next-stage"),
+    stage: byTest("stage"), equation: byTest("equation"), breakdown: byTest("breakdown"),
+    caption: $("breakdown-caption"), check: byTest("gradcheck"), checked: byTest("gradcheck-result"),
+    inspected: $("inspected"),
+  }, network, { configure, control });
+  comparison = new Comparison({
+    panel: $("compare-panel"), grid: $("compare-grid"), status: $("compare-status"),
+    rerun: $("compare-rerun"), close: $("compare-close"),
+  }, settings, { configure });
+  tour = new Tour($("tour-box"), { configure });
+  points = new PointsView($("points"), addPoint, $("marks"));
   markDataset = thumbnails($("thumbs"), await get("/api/datasets"), (name) => configure({ dataset: name }));
   wire();
   let state = null;

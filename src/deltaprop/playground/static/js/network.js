@@ -1,9 +1,13 @@
 // network.js — the network as a diagram: input features, neurons drawn as small heatmaps of
-// their activation over the plane, bias units as constant-1 nodes, edges coloured and sized
-// by their weight. Layer l (the seeds' numbering, 1 … L) is params[l − 1] in the API.
+// their activation over the plane (or flat colours: views.js decides), bias units as
+// constant-1 nodes, frozen biases drawn locked, edges coloured and sized by their weight (or
+// gradient). Layer l (the seeds' numbering, 1 … L) is params[l − 1] in the API. In step mode
+// a click selects a neuron or edge (its equation is shown), and a stage lights up the
+// neurons and edges it computes.
 
 import { element, makeControl } from "./controls.js";
-import { css, diverging, putNeuron } from "./heatmap.js";
+import { script } from "./format.js";
+import { css, diverging, putNeuron, putBands } from "./heatmap.js";
 
 // A node is as many pixels wide as its heatmap has points (frames.py's COARSE), so every
 // heatmap is put on one canvas under the nodes, a pixel per point: one canvas to redraw
@@ -14,12 +18,7 @@ const GAP = 10;
 const TOP = 96;  // room for each column's controls
 const SIDE = 56;  // room for the feature labels
 const SVG = "http://www.w3.org/2000/svg";
-const DIGITS = { sub: "₀₁₂₃₄₅₆₇₈₉", sup: "⁰¹²³⁴⁵⁶⁷⁸⁹" };
-
-/** n in subscript or superscript digits: w₁₂³. */
-export function script(kind, n) {
-  return String(n).split("").map((d) => (/[0-9]/.test(d) ? DIGITS[kind][Number(d)] : d)).join("");
-}
+const LOCK = "M2.5 5.5 V4 a2.5 2.5 0 0 1 5 0 V5.5 M1.5 5.5 h7 v5 h-7 Z";
 
 function svg(tag, attributes) {
   const node = document.createElementNS(SVG, tag);
@@ -27,28 +26,38 @@ function svg(tag, attributes) {
   return node;
 }
 
+/** A padlock on a frozen bias: its gradient is computed, never applied. */
+function lock(l) {
+  const icon = svg("svg", { class: "lock", viewBox: "0 0 10 11", width: "10", height: "11",
+    "data-testid": "frozen-lock", "aria-label": `bias of layer ${l} frozen` });
+  icon.append(svg("path", { d: LOCK }));
+  return icon;
+}
+
 const fixed = (v) => (v === null || v === undefined ? "—" : Number(v).toFixed(4));
 
 export class NetworkView {
   /**
    * actions: config(changes), edit(layer, name, index, value, label), hover(text, event),
-   * unhover().
+   * unhover(), select(focus), target(focus or null: the neuron or edge under the pointer).
+   * view: a views.js DiagramView (what neurons and edges are coloured by).
    */
-  constructor(container, settings, actions) {
+  constructor(container, settings, actions, view) {
     this.container = container;
     this.settings = settings;
     this.actions = actions;
+    this.view = view;
     this.key = "";
   }
 
-  /** Which map colours neuron k of layer index i (issue 14 adds z, δ, ∂C/∂b views). */
+  /** Which map colours neuron k of layer index i; null: flat colours (view.nodeValues). */
   nodeMap(frame, i, k) {
-    return frame.heat[`a/${i}/${k}`];
+    return this.view.nodeMap(frame, i, k);
   }
 
-  /** The number an edge shows: W[k][j] of layer index i (later: ∂C/∂w, Δw). */
+  /** The number an edge is drawn by: W[k][j] of layer index i, or the view's gradient. */
   edgeValue(frame, i, k, j) {
-    return frame.params[i].W[k][j];
+    return this.view.edgeValue(frame, i, k, j);
   }
 
   update(frame) {
@@ -125,7 +134,7 @@ export class NetworkView {
             "data-testid": "edge", "data-layer": String(l), "data-to": String(k + 1),
             "data-from": j === nIn ? "unit" : String(j + 1) });
           this.hoverable(path, (frame2) => this.edgeText(frame2, l, k, j, j === nIn),
-            () => this.editEdge(l, k, j, j === nIn));
+            () => this.editEdge(l, k, j, j === nIn), [l, k + 1, j + 1]);
           edges.append(path);
           this.edges.push({ path, i: l - 1, k, j });
         }
@@ -134,11 +143,14 @@ export class NetworkView {
           "aria-label": `neuron ${k + 1} of layer ${l}` });
         node.style.left = `${x(l)}px`;
         node.style.top = `${y(k)}px`;
-        const bias = element("span", { class: `bias-mark ${frame.params[l - 1].bias}` });
+        const mode = frame.params[l - 1].bias;
+        const bias = element("span", { class: `bias-mark ${mode}` });
         node.append(bias);
-        this.hoverable(node, (frame2) => this.neuronText(frame2, l, k), () => this.editBias(l, k));
+        if (mode === "frozen") node.append(lock(l));
+        this.hoverable(node, (frame2) => this.neuronText(frame2, l, k), () => this.editBias(l, k),
+          [l, k + 1]);
         stage.append(node);
-        this.nodes.push({ at: [x(l) + 1, y(k) + 1], bias, i: l - 1, k });
+        this.nodes.push({ node, at: [x(l) + 1, y(k) + 1], bias, i: l - 1, k });
       }
     }
     this.container.replaceChildren(this.columnControls(frame, x, L), stage);
@@ -192,31 +204,44 @@ export class NetworkView {
   }
 
   // ---------------------------------------------------------------- hover and edit
-  hoverable(target, text, edit) {
+  /** Hover shows the card (and in step mode the equation); a click edits, or in step mode
+   * selects `focus` ([l, k] or [l, k, j]). */
+  hoverable(target, text, edit, focus) {
     target.addEventListener("mouseenter", (event) => {
       if (this.frame) this.actions.hover(text(this.frame), event);
+      this.actions.target(focus);
     });
     target.addEventListener("mousemove", (event) => {
       if (this.frame) this.actions.hover(text(this.frame), event);
     });
-    target.addEventListener("mouseleave", () => this.actions.unhover());
-    target.addEventListener("click", edit);
-    target.addEventListener("keydown", (event) => { if (event.key === "Enter") edit(); });
+    target.addEventListener("mouseleave", () => {
+      this.actions.unhover();
+      this.actions.target(null);
+    });
+    const act = () => {
+      if (this.frame && this.frame.config.step_mode) this.actions.select(focus);
+      else edit();
+    };
+    target.addEventListener("click", act);
+    target.addEventListener("keydown", (event) => { if (event.key === "Enter") act(); });
   }
 
   edgeText(frame, l, k, j, unit) {
     const w = frame.params[l - 1].W[k][j];
     const from = unit ? "the bias unit (activation 1)"
       : l === 1 ? this.settings.features[frame.config.features[j]] : `neuron ${j + 1} of layer ${l - 1}`;
-    return `weight w${script("sub", k + 1)}${(unit ? "ᵤ" : script("sub", j + 1))}${script("sup", l)} = ${fixed(w)}\nfrom ${from} into neuron ${k + 1} of layer ${l}\nclick to edit`;
+    const extra = this.view.edgeText(l - 1, k, j);
+    const click = frame.config.step_mode ? "click to select" : "click to edit";
+    return `weight w${script("sub", k + 1)}${(unit ? "ᵤ" : script("sub", j + 1))}${script("sup", l)} = ${fixed(w)}\nfrom ${from} into neuron ${k + 1} of layer ${l}${extra ? `\n${extra}` : ""}\n${click}`;
   }
 
   neuronText(frame, l, k) {
     const p = frame.params[l - 1];
     const map = this.nodeMap(frame, l - 1, k);
     const b = p.b ? `b = ${fixed(p.b[k])} (${p.bias})` : p.bias === "unit" ? `bias unit weight ${fixed(p.W[k][p.W[k].length - 1])}` : "no bias";
-    const range = map ? `a over the plane: ${map.lo.toFixed(3)} … ${map.hi.toFixed(3)}` : "";
-    const edit = p.b ? "\nclick to edit b" : "";
+    const what = frame.config.node_view === "z" ? "z" : "a";
+    const range = map ? `${what} over the plane: ${map.lo.toFixed(3)} … ${map.hi.toFixed(3)}` : this.view.nodeText(l - 1, k);
+    const edit = frame.config.step_mode ? "\nclick to select" : p.b ? "\nclick to edit b" : "";
     return `neuron ${k + 1} of layer ${l}: σ = ${p.activation}\n${b}\n${range}${edit}`;
   }
 
@@ -231,6 +256,26 @@ export class NetworkView {
     if (p.b) this.actions.edit(l - 1, "b", [k], p.b[k], `b${script("sub", k + 1)}${script("sup", l)}`);
   }
 
+  // ---------------------------------------------------------------- step mode
+  /**
+   * Light up what a stage computes: `lit` = {nodes: layers whose neurons, edges: layers
+   * whose incoming edges} (null: nothing dimmed), and mark the selected `focus`.
+   */
+  highlight(lit, focus) {
+    const key = JSON.stringify([lit, focus, this.key]);
+    if (key === this.lit) return;
+    this.lit = key;
+    const [fl, fk, fj] = focus || [];
+    for (const { node, i, k } of this.nodes) {
+      node.classList.toggle("dim", Boolean(lit) && !lit.nodes.includes(i + 1));
+      node.classList.toggle("selected", focus && focus.length === 2 && fl === i + 1 && fk === k + 1);
+    }
+    for (const { path, i, k, j } of this.edges) {
+      path.classList.toggle("dim", Boolean(lit) && !lit.edges.includes(i + 1));
+      path.classList.toggle("selected", focus && focus.length === 3 && fl === i + 1 && fk === k + 1 && fj === j + 1);
+    }
+  }
+
   // ---------------------------------------------------------------- painting
   paint(frame) {
     this.frame = frame;
@@ -243,6 +288,7 @@ export class NetworkView {
     for (const { at, bias, i, k } of this.nodes) {
       const map = this.nodeMap(frame, i, k);
       if (map) putNeuron(context, map, at[0], at[1]);
+      else putBands(context, this.view.nodeValues(i, k), at[0], at[1], NODE);
       const b = frame.params[i].b;
       bias.style.background = b ? css(diverging(b[k])) : "";
     }

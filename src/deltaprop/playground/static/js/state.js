@@ -36,7 +36,7 @@ export class Settings {
       return text.trim() === "" || Number.isNaN(n) ? text : n;  // the server names a bad one
     }
     if (row.kind === "bool") return text === "true" ? true : text === "false" ? false : text;
-    if (row.kind === "sizes") return text === "" ? [] : text.split(",").map((s) => Number(s));
+    if (row.kind === "sizes" || row.kind === "focus") return text === "" ? [] : text.split(",").map((s) => Number(s));
     if (row.kind === "subset") return text.split(",");
     if (row.kind === "layers") return text.includes(",") ? text.split(",") : text;
     return text;
