@@ -181,6 +181,53 @@ def test_matches_torch(config: str, decay: str, bias: str, rng: np.random.Genera
     assert len(moved) == len(opt.state)  # every trainable array did move
 
 
+FUSED_CONFIGS = [c for c, (name, hyper) in CONFIGS.items()
+                 if name == "sgd" and not hyper.get("nesterov")]
+
+
+@pytest.mark.usefixtures("fused_path")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("bias", BIASES)
+@pytest.mark.parametrize("decay", DECAYS)
+@pytest.mark.parametrize("config", FUSED_CONFIGS)
+def test_fused_step_matches_torch(config: str, decay: str, bias: str, dtype: str,
+                                  rng: np.random.Generator) -> None:
+    """The fused step (fused.FusedSGD: eq. 10 inside the momentum update, through gemm's β)
+    against torch.optim.SGD given the gradient at the same parameters.
+
+    Each step deltaprop's plain ``backprop`` gives torch the gradient at the current
+    parameters; the fused step computes its own and updates in place. Tolerances: float64
+    1e-8 as above; float32 2e-5 relative — the fused product is added unrounded, the plain
+    gradient torch sees is rounded to float32 first, a few ulp over 20 steps.
+    """
+    from deltaprop.fused import FusedSGD, unsupported
+
+    lam, decay_bias = DECAYS[decay]
+    net = make_net(BIASES[bias], dtype=dtype)
+    frozen = {i: layer.b.copy() for i, layer in enumerate(net.layers) if layer.bias == "frozen"}
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64 if dtype == "float64" else torch.float32)
+    try:
+        twin = TorchTwin(net, config, lam, decay_bias)
+        opt = make_optimizer(config, lam, decay_bias)
+        assert unsupported(net, opt, sparse=False) is None
+        ws = net.workspace(BATCH)
+        fused = FusedSGD(net, opt, ws)
+        for X, y in batches(rng, STEPS):
+            twin.step(net.backprop(X, y))
+            ws.inputs[...] = X
+            ws.targets[...] = net.targets(y, BATCH)
+            net.loss_into(ws, 1.0 / BATCH)
+            fused.backward_update(ws, 1.0 / BATCH)
+    finally:
+        torch.set_default_dtype(old)
+    twin.assert_matches(net, rtol=1e-8 if dtype == "float64" else 2e-5)
+    for i, b0 in frozen.items():
+        np.testing.assert_array_equal(net.layers[i].b, b0)
+    for layer in net.layers:
+        assert layer.W.dtype == np.dtype(dtype) and layer.W.flags.f_contiguous
+
+
 # ----------------------------------------------------------------- the rules, restated
 def hand_step(config: str, lam: float, theta: np.ndarray, g: np.ndarray, decays: bool,
               s: dict, t: int) -> np.ndarray:
