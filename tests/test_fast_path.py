@@ -287,3 +287,39 @@ def test_a_run_may_switch_between_the_fused_and_the_plain_path():
     plain.fit(X, y, epochs=2, batch_size=4, optimizer=ref, verbose=0, fused=False)
     for (_, a), (_, b) in zip(net.parameters(), plain.parameters(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_a_hook_or_optimizer_set_between_steps_takes_effect():
+    """TrainStep's gradient_hook and optimizer are attributes a caller may set between steps
+    (the playground does): each step takes the path they call for. Six steps, fused ones
+    and hooked ones interleaved, equal six plain steps with the same hooks and optimizers."""
+    from deltaprop.streaming import BatchFeed
+    from deltaprop.training import TrainStep
+
+    net, X, _, Y = _problem("float64", "learned", n=24)
+    plain = net.copy()
+    first, second = optim.SGD(lr=0.1, momentum=0.9), optim.SGD(lr=0.05)
+    first_ref, second_ref = optim.SGD(lr=0.1, momentum=0.9), optim.SGD(lr=0.05)
+    calls: list[int] = []
+
+    def l1(grads, m):  # an L1 term the fused step knows nothing of
+        calls.append(m)
+        for dW, layer in zip(grads.dW, grads_net.layers, strict=True):
+            dW += 0.01 * np.sign(layer.W)
+
+    paths = []
+    for grads_net, opts, fused in ((net, (first, second), True),
+                                   (plain, (first_ref, second_ref), False)):
+        step = TrainStep(grads_net, BatchFeed(X, 4, grads_net.dtype), Y, 4, opts[0], "mean",
+                         fused=fused)
+        for k, (hook, opt) in enumerate([(None, opts[0]), (l1, opts[0]), (None, opts[0]),
+                                         (None, opts[1]), (l1, opts[1]), (None, opts[1])]):
+            step.gradient_hook, step.optimizer = hook, opt
+            step(4 * k, 4 * k + 4)
+            step.update()
+            if fused:
+                paths.append(None if step.fused is None else step.fused.optimizer)
+    assert paths == [first, None, first, second, None, second]
+    assert calls == [4] * 4  # the hook ran in both runs' hooked steps
+    for (name, got), (_, want) in zip(net.parameters(), plain.parameters(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13, err_msg=name)

@@ -251,6 +251,8 @@ class TrainStep:
     (:meth:`Network.loss_into`), and ``update()`` the backward pass with the optimizer
     folded into its products, layer by layer (:class:`deltaprop.fused.FusedSGD`). Then
     ``gradients`` is None: the gradients went straight into the optimizer's buffers.
+    ``optimizer``, ``gradient_hook`` and the clipping are attributes a caller may change
+    between steps (the playground does), so each step decides anew (:attr:`fused`).
 
     Parameters
     ----------
@@ -301,10 +303,25 @@ class TrainStep:
         self.rows = feed.index[:0]  # their positions in X
         self.gradients: Gradients | None = None
         self.r: float | np.ndarray = 1.0  # the last batch's r (eqs. 10, 14)
-        plain = not fused or backprop is not None or gradient_hook is not None or (
-            clip_norm is not None or clip_value is not None)
-        self.fused = None if plain or fused_module.unsupported(
-            net, optimizer, self.ws.sparse) else fused_module.FusedSGD(net, optimizer, self.ws)
+        self.may_fuse = fused and backprop is None
+        self._fused_for: Any = None  # the optimizer _fused was made for
+        self._fused: fused_module.FusedSGD | None = None
+        self._step_fused: fused_module.FusedSGD | None = None  # the last batch's choice
+
+    @property
+    def fused(self) -> fused_module.FusedSGD | None:
+        """The fused step for the current optimizer, or None: the plain path (a hook or
+        clipping set, a custom ``backprop``, ``fused=False``, or what ``fused.unsupported``
+        names)."""
+        if not self.may_fuse or self.gradient_hook is not None or (
+                self.clip_norm is not None or self.clip_value is not None):
+            return None
+        if self._fused_for is not self.optimizer:
+            self._fused_for = self.optimizer
+            self._fused = None if fused_module.unsupported(
+                self.net, self.optimizer, self.ws.sparse) else fused_module.FusedSGD(
+                self.net, self.optimizer, self.ws)
+        return self._fused
 
     def __call__(self, start: int, stop: int) -> float:
         """Gather the rows at positions ``start:stop`` of the epoch's order and run the
@@ -324,7 +341,9 @@ class TrainStep:
             np.take(self.weights, rows, axis=0, out=w.weights, mode="clip")
             r = row_factors(w.weights, self.reduction, out=w.r_rows)
         self.batch, self.rows, self.r = w, rows, r
-        if self.fused is not None:  # the backward pass waits for update()
+        self._step_fused = self.fused
+        if self._step_fused is not None:  # the backward pass waits for update()
+            self.gradients = None
             return self.net.loss_into(w, r)
         loss = self.backprop(w, r)
         self.gradients = Gradients(w.delta, w.nabla_W, w.nabla_b, loss, self.reduction,
@@ -333,8 +352,8 @@ class TrainStep:
 
     def update(self) -> None:
         """Hook, clip, and apply the last batch's gradients: eqs. (11), (15) and variants."""
-        if self.fused is not None:  # eqs. (10), (14), (8), (11), (15) layer by layer
-            self.fused.backward_update(self.batch, self.r)
+        if self._step_fused is not None:  # eqs. (10), (14), (8), (11), (15) layer by layer
+            self._step_fused.backward_update(self.batch, self.r)
             return
         grads = self.gradients
         if self.gradient_hook is not None:
