@@ -435,8 +435,8 @@ class Recipe:
 
 #: The benchmark's own training settings (as the epoch table), run by every system.
 SAME_RECIPE = Recipe("same", "sgd", LR, 128)
-#: deltaprop's best recipe for time to 88 % found (docs/performance.md lists the candidates
-#: tried, with their epochs to 88 %); PyTorch runs the same recipe.
+#: deltaprop's best recipe for time to 88 % found (the candidates tried were not recorded);
+#: PyTorch runs the same recipe.
 BEST_RECIPE = Recipe("best", "adam", 2e-3, 256, cosine=6)
 
 
