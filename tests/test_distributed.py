@@ -66,8 +66,9 @@ def test_share_grows_with_the_batch() -> None:
 
 
 def test_backprop_parameter_replaces_backprop_into_exactly() -> None:
-    # training.fit's `backprop` hook, given net.backprop_into itself, changes nothing.
-    a, _ = fit_problem.run(fit_problem.PROBLEMS[0], training.fit)
+    # training.fit's `backprop` hook, given net.backprop_into itself, changes nothing: it
+    # takes the plain path (backprop, then optimizer.step), as fused=False does.
+    a, _ = fit_problem.run(fit_problem.PROBLEMS[0], training.fit, fused=False)
     net = dp.Network([6, 9, 7, 3], activation="tanh", output="softmax",
                      loss="cross_entropy", dtype="float64", seed=3)
     X, y = fit_problem.data(53, 6, 3, 3)

@@ -170,3 +170,156 @@ def test_fit_allocates_nothing_per_batch_that_grows_with_the_epoch():
     short, long = _per_batch_peak(20), _per_batch_peak(400)
     assert long < 64 * 1024, long
     assert long <= short + 4 * 1024, (short, long)
+
+
+# ----------------------------------------------------------------- the fused SGD step
+FUSED_SGD = {
+    "plain": dict(lr=0.1),
+    "momentum": dict(lr=0.1, momentum=0.9),
+    "dampening+decay": dict(lr=0.1, momentum=0.9, dampening=0.2, weight_decay=0.01),
+    "decay-bias": dict(lr=0.1, momentum=0.5, weight_decay=0.01, decay_bias=True),
+    "no-momentum+decay": dict(lr=0.1, weight_decay=0.02),
+}
+
+
+def _fit(net, X, y, fused, **kwargs):
+    return net.fit(X, y, epochs=2, batch_size=kwargs.pop("batch_size", 4), verbose=0,
+                   fused=fused, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mode", BIAS_MODES)
+@pytest.mark.parametrize("config", FUSED_SGD)
+def test_fused_fit_equals_the_plain_path(dtype, mode, config):
+    """Two epochs (batches 4+4+4+1) fused = plain, to float rounding: the fused product is
+    added into the buffer unrounded (float32 within 1e-5 relative after 8 steps)."""
+    net, X, y, _ = _problem(dtype, mode)
+    plain = net.copy()
+    opt, ref = optim.SGD(**FUSED_SGD[config]), optim.SGD(**FUSED_SGD[config])
+    h_fused = _fit(net, X, y, True, optimizer=opt)
+    h_plain = _fit(plain, X, y, False, optimizer=ref)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-13)
+    for (name, got), (_, want) in zip(net.parameters(), plain.parameters(), strict=True):
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, err_msg=name, **tol)
+    np.testing.assert_allclose(h_fused.loss, h_plain.loss, rtol=1e-5)
+    assert h_fused.accuracy == h_plain.accuracy
+    assert opt.t == ref.t == 8
+    assert set(opt.state_dict()["state"]) == set(ref.state_dict()["state"])
+    for key, a in ref.state_dict()["state"].items():
+        np.testing.assert_allclose(opt.state_dict()["state"][key], a, err_msg=key, **tol)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_fused_fit_with_sample_weights_equals_the_plain_path(reduction):
+    """r as a column of per-row factors r_x (sample weights): rΔ row by row, then gemm."""
+    net, X, y, _ = _problem("float64", "learned")
+    s = np.random.default_rng(1).uniform(0, 2, len(X))
+    plain = net.copy()
+    kw = dict(reduction=reduction, sample_weight=s)
+    _fit(net, X, y, True, optimizer=optim.SGD(lr=0.05, momentum=0.9), **kw)
+    _fit(plain, X, y, False, optimizer=optim.SGD(lr=0.05, momentum=0.9), **kw)
+    for (name, got), (_, want) in zip(net.parameters(), plain.parameters(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13, err_msg=name)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_run_repeats_bit_for_bit(threads):
+    """Same seed, same weights, bit for bit, with one BLAS thread or both cores."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 40)).astype(np.float32)
+    y = rng.integers(0, 4, 300)
+    runs = []
+    for _ in range(2):
+        net = dp.Network([40, 64, 32, 4], seed=7)
+        net.fit(X, y, epochs=2, batch_size=32, optimizer=optim.SGD(lr=0.05, momentum=0.9),
+                verbose=0, blas_threads=threads)
+        runs.append([p.copy() for _, p in net.parameters()])
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", ["adam", "nesterov", "hook", "clip", "fused=False"])
+def test_what_the_fused_step_cannot_do_takes_the_plain_path(case):
+    """Bit-identical to fused=False: the very same plain path runs."""
+    from deltaprop.training import TrainStep
+
+    net, X, y, _ = _problem("float32", "learned")
+    kwargs: dict = {"optimizer": optim.SGD(lr=0.1, momentum=0.9)}
+    if case == "adam":
+        kwargs["optimizer"] = optim.Adam(lr=0.01)
+    elif case == "nesterov":
+        kwargs["optimizer"] = optim.SGD(lr=0.1, momentum=0.9, nesterov=True)
+    elif case == "hook":
+        kwargs["gradient_hook"] = lambda g, m: None
+    elif case == "clip":
+        kwargs["clip_norm"] = 1e6
+    made: list = []
+    original = TrainStep.__init__
+
+    def spy(self, *args, **kw):
+        original(self, *args, **kw)
+        made.append(self)
+
+    plain = net.copy()
+    reference = {**kwargs, "optimizer": type(kwargs["optimizer"])(
+        **kwargs["optimizer"].hyperparameters())}
+    try:
+        TrainStep.__init__ = spy
+        _fit(net, X, y, case != "fused=False", **kwargs)
+    finally:
+        TrainStep.__init__ = original
+    assert made and made[0].fused is None
+    _fit(plain, X, y, False, **reference)
+    for (_, a), (_, b) in zip(net.parameters(), plain.parameters(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_may_switch_between_the_fused_and_the_plain_path():
+    """The fused step keeps the optimizer's state as optimizer.step does (by name, laid out
+    like θ), so an epoch of each equals two plain epochs, to rounding."""
+    net, X, y, _ = _problem("float64", "unit")
+    plain = net.copy()
+    opt, ref = optim.SGD(lr=0.1, momentum=0.9), optim.SGD(lr=0.1, momentum=0.9)
+    net.fit(X, y, epochs=1, batch_size=4, optimizer=opt, verbose=0, fused=True)
+    net.fit(X, y, epochs=2, initial_epoch=1, batch_size=4, optimizer=opt, verbose=0,
+            fused=False)
+    plain.fit(X, y, epochs=2, batch_size=4, optimizer=ref, verbose=0, fused=False)
+    for (_, a), (_, b) in zip(net.parameters(), plain.parameters(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_a_hook_or_optimizer_set_between_steps_takes_effect():
+    """TrainStep's gradient_hook and optimizer are attributes a caller may set between steps
+    (the playground does): each step takes the path they call for. Six steps, fused ones
+    and hooked ones interleaved, equal six plain steps with the same hooks and optimizers."""
+    from deltaprop.streaming import BatchFeed
+    from deltaprop.training import TrainStep
+
+    net, X, _, Y = _problem("float64", "learned", n=24)
+    plain = net.copy()
+    first, second = optim.SGD(lr=0.1, momentum=0.9), optim.SGD(lr=0.05)
+    first_ref, second_ref = optim.SGD(lr=0.1, momentum=0.9), optim.SGD(lr=0.05)
+    calls: list[int] = []
+
+    def l1(grads, m):  # an L1 term the fused step knows nothing of
+        calls.append(m)
+        for dW, layer in zip(grads.dW, grads_net.layers, strict=True):
+            dW += 0.01 * np.sign(layer.W)
+
+    paths = []
+    for grads_net, opts, fused in ((net, (first, second), True),
+                                   (plain, (first_ref, second_ref), False)):
+        step = TrainStep(grads_net, BatchFeed(X, 4, grads_net.dtype), Y, 4, opts[0], "mean",
+                         fused=fused)
+        for k, (hook, opt) in enumerate([(None, opts[0]), (l1, opts[0]), (None, opts[0]),
+                                         (None, opts[1]), (l1, opts[1]), (None, opts[1])]):
+            step.gradient_hook, step.optimizer = hook, opt
+            step(4 * k, 4 * k + 4)
+            step.update()
+            if fused:
+                paths.append(None if step.fused is None else step.fused.optimizer)
+    assert paths == [first, None, first, second, None, second]
+    assert calls == [4] * 4  # the hook ran in both runs' hooked steps
+    for (name, got), (_, want) in zip(net.parameters(), plain.parameters(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13, err_msg=name)

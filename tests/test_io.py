@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import io, optim
+from deltaprop import io, optim, schedules
 from deltaprop.errors import FileWriteError
+from deltaprop.training import LambdaCallback
 
 BIAS_MODES = ("learned", "frozen", "none", "unit")
 
@@ -115,6 +116,77 @@ def test_checkpoint_round_trip_with_optimizer_state(tmp_path: Path, name: str) -
         opt.step(net, net.backprop(X, y))
         opt2.step(net2, net2.backprop(X, y))
     _same_parameters(net, net2)
+
+
+# Each schedule with state worth saving: the base rate (all), the plateau's counters (its
+# threshold makes every epoch after the first a bad one, so it drops every second epoch),
+# the samples seen (invscaling), a warm-up handing over to a cosine.
+SCHEDULES = {
+    "step": lambda: schedules.StepLR(2, gamma=0.5),
+    "plateau": lambda: schedules.ReduceLROnPlateau(factor=0.5, patience=1, threshold=0.5),
+    "invscaling": lambda: schedules.InverseScalingLR(0.5),
+    "warmup-cosine": lambda: schedules.LinearWarmup(2, 0.1, after=schedules.CosineAnnealingLR(4)),
+}
+
+
+def _scheduled_run(path: Path, schedule_name: str, optimizer: str, epochs: int = 6,
+                   resume: bool = False, restore_schedule: bool = True
+                   ) -> tuple[dp.Network, list[float]]:
+    """Train 6 epochs with a schedule, writing a checkpoint after epoch 3; or (``resume``)
+    continue from that checkpoint with a new schedule object, given the saved state or not.
+    Returns the network and the learning rate of every epoch trained."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 5)).astype(np.float32)
+    y = rng.integers(0, 3, size=40)
+    schedule = SCHEDULES[schedule_name]()
+    if resume:
+        model, state, opt = io.load_checkpoint(path, schedule if restore_schedule else None)
+        net, first = model.network, state["epoch"]
+    else:
+        net, first = _net(), 0
+        opt = (optim.SGD(lr=0.05, momentum=0.9) if optimizer == "sgd"
+               else optim.Adam(lr=0.01))
+
+    def checkpoint(epoch: int, logs: dict[str, float]) -> None:
+        if epoch + 1 == 3:  # fit calls the schedule before the callbacks: the state is epoch 4's
+            io.save(net, path, optimizer=opt, training={"epoch": 3}, schedule=schedule)
+
+    history = net.fit(X, y, epochs=epochs, initial_epoch=first, batch_size=8, optimizer=opt,
+                      schedule=schedule, callbacks=[LambdaCallback(checkpoint)], verbose=0)
+    return net, history.lr
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])  # the fused step and the plain one
+@pytest.mark.parametrize("schedule_name", sorted(SCHEDULES))
+def test_checkpoint_resumes_a_schedule_bitwise(tmp_path: Path, schedule_name: str,
+                                               optimizer: str) -> None:
+    """Interrupted after epoch 3 and resumed to 6: the weights and the rates of epochs 4-6
+    are those of the uninterrupted run, bit for bit. Without the saved schedule state the
+    resumed run takes other rates (so the state is what makes it exact)."""
+    path = tmp_path / "ckpt.safetensors"
+    whole, rates = _scheduled_run(path, schedule_name, optimizer)
+    assert len(set(rates)) > 1  # the schedule moved the rate
+    resumed, rest = _scheduled_run(path, schedule_name, optimizer, resume=True)
+    assert rest == rates[3:]
+    _same_parameters(whole, resumed)
+    _, without_state = _scheduled_run(path, schedule_name, optimizer, resume=True,
+                                      restore_schedule=False)
+    assert without_state != rates[3:]
+
+
+def test_a_checkpoint_without_schedule_state_leaves_the_schedule_alone(tmp_path: Path) -> None:
+    """Older files (and runs without a schedule) have no schedule state: loading one with a
+    schedule leaves that schedule new; a state for another schedule is refused in one line."""
+    path = tmp_path / "ckpt.safetensors"
+    opt = optim.SGD(lr=0.1)
+    io.save(_net(), path, optimizer=opt, training={"epoch": 1})
+    schedule = schedules.StepLR(2)
+    _, state, _ = io.load_checkpoint(path, schedule)
+    assert "schedule" not in state and schedule.base_lr is None
+    io.save(_net(), path, optimizer=opt, training={"epoch": 1}, schedule=schedule)
+    with pytest.raises(io.ModelFileError, match=r"ckpt\.safetensors: the saved schedule state "
+                       r"does not fit CosineAnnealingLR.*'step', not 'cosine'"):
+        io.load_checkpoint(path, schedules.CosineAnnealingLR(4))
 
 
 def test_plain_model_is_not_a_checkpoint(tmp_path: Path) -> None:
@@ -361,17 +433,28 @@ def test_format_1_classifier_predicts_what_it_predicted(name: str) -> None:
     np.testing.assert_allclose(model.predict_proba(X), proba, rtol=5e-6, atol=5e-7)
 
 
-def test_format_1_checkpoint_resumes_bitwise(tmp_path: Path,
+def test_format_1_checkpoint_resumes_bitwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     """Resuming a format-1 checkpoint (optimizer state named by position, SGD's buffer "b")
-    ends exactly where that version's uninterrupted run ended."""
+    ends exactly where that version's uninterrupted run ended — on the plain path, which
+    that version took. The fused SGD step (the default now) adds each product into the
+    momentum buffer unrounded, so it ends there to float32 rounding."""
     from conftest import run_cli
+    from deltaprop import fused
 
-    out = tmp_path / "resumed.safetensors"
-    status, _, err = run_cli(
-        ["train", "--data", "iris", "--hidden", "6", "--epochs", "6", "--optimizer", "sgd",
-         "--checkpoint-every", "3", "--resume", str(DATA / "iris-v1.ckpt.safetensors"),
-         "--out", str(out), "--quiet"], capsys)
-    assert status == 0, err
-    _same_parameters(dp.load(DATA / "iris-v1-6epochs.safetensors").network,
-                     dp.load(out).network)
+    def resumed(name: str) -> dp.Network:
+        out = tmp_path / name
+        status, _, err = run_cli(
+            ["train", "--data", "iris", "--hidden", "6", "--epochs", "6", "--optimizer", "sgd",
+             "--checkpoint-every", "3", "--resume", str(DATA / "iris-v1.ckpt.safetensors"),
+             "--out", str(out), "--quiet"], capsys)
+        assert status == 0, err
+        return dp.load(out).network
+
+    then = dp.load(DATA / "iris-v1-6epochs.safetensors").network
+    fused_net = resumed("fused.safetensors")
+    monkeypatch.setattr(fused, "unsupported", lambda *args: "the plain path, as format 1's")
+    _same_parameters(then, resumed("plain.safetensors"))
+    # 12 steps of float32 (ε = 1.2e-7 relative), each rounding differently: 1e-5 relative
+    for (name, p), (_, q) in zip(then.parameters(), fused_net.parameters(), strict=True):
+        np.testing.assert_allclose(q, p, rtol=1e-5, atol=1e-6, err_msg=name)

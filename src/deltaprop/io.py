@@ -12,7 +12,8 @@ The header's metadata holds one JSON document under the key ``"deltaprop"``: for
 deltaprop version, the network's constructor arguments, the model's preprocessing (input
 scaler, target scaler, class labels, feature names: :meth:`Model.preprocessing`), the user's
 metadata (data set name, epochs, …) and, for checkpoints, the training state (epoch,
-history, optimizer hyperparameters and step, random generator state) — and ``data_sha256``,
+history, optimizer hyperparameters and step, random generator state, and the learning-rate
+schedule's state when one is given) — and ``data_sha256``,
 the SHA-256 of the tensor bytes, so corruption of the weights is refused rather than loaded.
 
 Format 2 (this version) stores the preprocessing; format 1 files kept class labels under
@@ -95,6 +96,7 @@ def save(
     optimizer: Any = None,
     training: dict[str, Any] | None = None,
     arrays: dict[str, np.ndarray] | None = None,
+    schedule: Any = None,
 ) -> None:
     """Write ``model`` (and, for a checkpoint, ``optimizer`` and ``training`` state) atomically.
 
@@ -110,6 +112,9 @@ def save(
     arrays : dict of ndarray, optional
         Further training-state arrays (e.g. early stopping's best weights), stored as
         ``"state.<name>"``.
+    schedule : a ``schedules`` object, optional
+        Its ``state_dict()`` (base rate, plateau counters, samples seen) is stored as the
+        training state's ``"schedule"``; :func:`load_checkpoint` restores it.
     """
     from safetensors.numpy import save as st_save
 
@@ -126,9 +131,11 @@ def save(
         "preprocessing": _jsonable(model.preprocessing()),
         "meta": _jsonable(model.meta),
     }
-    if optimizer is not None or training is not None:
+    if optimizer is not None or training is not None or schedule is not None:
         state: dict[str, Any] = {"rng": _jsonable(net.rng.bit_generator.state)}
         state.update(_jsonable(training or {}))
+        if schedule is not None:
+            state["schedule"] = _jsonable(schedule.state_dict())
         if optimizer is not None:
             opt = optimizer.state_dict()
             state["optimizer"] = {"name": opt["name"], "t": opt["t"], "hyper": opt["hyper"]}
@@ -317,11 +324,14 @@ def load(path: str | os.PathLike[str]) -> Any:
     return _build(path, doc, tensors)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], Any]:
+def load_checkpoint(path: str | os.PathLike[str],
+                    schedule: Any = None) -> tuple[Any, dict[str, Any], Any]:
     """(model, training state, optimizer) from a checkpoint written with ``optimizer=``.
 
     The network's random generator is restored, so training continues exactly. The
-    training state's ``"arrays"`` holds what ``save`` got as ``arrays``.
+    training state's ``"arrays"`` holds what ``save`` got as ``arrays``. A ``schedule``
+    (built with the run's arguments) gets the state saved with ``save(schedule=...)``; a
+    file saved without one (older files, runs without a schedule) leaves it as it is.
     """
     from deltaprop import optim
 
@@ -348,6 +358,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], 
         _check_optimizer_state(net, opt)
     except (KeyError, TypeError, ValueError) as e:
         raise ModelFileError(f"{path}: training state is malformed ({e})") from None
+    if schedule is not None and "schedule" in state:
+        try:
+            schedule.load_state_dict(state["schedule"])
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            raise ModelFileError(f"{path}: the saved schedule state does not fit "
+                                 f"{schedule!r} ({e})") from None
     state["arrays"] = {k[len("state.") :]: v for k, v in tensors.items() if k.startswith("state.")}
     return model, state, opt
 

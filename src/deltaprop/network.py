@@ -428,8 +428,16 @@ class Network:
         for the mean, 1 for the sum over samples, or with sample weights the column
         ``ws.r_rows`` of per-row factors r_x = s_x/Σs or s_x (:func:`row_factors`).
         ``shortcut=False`` takes eq. (9)'s general path even for a canonical output/loss pair.
+        It is :meth:`loss_into` and then :meth:`backward_into`.
         """
-        layers = self.layers
+        loss = self.loss_into(ws, r, shortcut)  # (1)–(2), C, (9)
+        self.backward_into(ws, r)  # (10), (14), (8) for l = L … 1
+        return loss
+
+    def loss_into(self, ws: Workspace, r: float | Array, shortcut: bool = True) -> float:
+        """The forward pass, the batch loss and δ^L: all of a step that comes before the
+        first gradient (eqs. 1–2 and 9). Returns the loss; fills ``ws.Z``, ``ws.A`` and
+        ``ws.delta[-1]``. ``r`` and ``shortcut`` as for :meth:`backprop_into`."""
         # softmax + cross-entropy share the row max and exponentials (losses module)
         fused = shortcut and self.output.name == "softmax" and self.loss.name == "cross_entropy"
         self.forward_into(ws, output_activation=not fused)  # (1)–(2), keeping Z and A
@@ -444,7 +452,12 @@ class Network:
         else:  # (9) δ^L = ∂C/∂a ⊙ σ'(z^L)
             self.loss.gradient(A_L, Y, out=ws.grad_A)
             self.output.vjp(Z_L, A_L, ws.grad_A, out=ws.delta[-1])
+        return loss
 
+    def backward_into(self, ws: Workspace, r: float | Array) -> None:
+        """Eqs. (10), (14) and (8) for l = L … 1, from δ^L in ``ws.delta[-1]`` (after
+        :meth:`loss_into`), into ``ws.nabla_W``, ``ws.nabla_b`` and ``ws.delta``."""
+        layers = self.layers
         for i in reversed(range(len(layers))):  # l = L … 1
             layers[i].gradients(  # (10) ∂C/∂W = δ aᵀ, (14) ∂C/∂b = δ
                 ws.delta[i], ws.A_in(i), r, ws.nabla_W[i], ws.nabla_b[i], ws.ones,
@@ -459,7 +472,6 @@ class Network:
                     ws.sigma_prime[i - 1],
                     out=ws.delta[i - 1],
                 )
-        return loss
 
     def backprop(
         self,

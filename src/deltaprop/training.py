@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from deltaprop import fused as fused_module
 from deltaprop import optim as optim_module
 from deltaprop import streaming
 from deltaprop._validation import check_choice, check_fraction, check_int, check_rows
@@ -244,6 +245,15 @@ class TrainStep:
     ``fit`` can check the loss before any parameter moves. After a step, ``gradients`` and
     the workspace (``ws``: Z, A, δ per sample) describe the batch just taken.
 
+    Where nothing needs the whole gradient before the update (no hook, no clipping, no
+    custom ``backprop``) and :func:`deltaprop.fused.unsupported` has no objection (SGD),
+    the step is *fused*: ``step(...)`` runs the forward pass, the loss and δ^L only
+    (:meth:`Network.loss_into`), and ``update()`` the backward pass with the optimizer
+    folded into its products, layer by layer (:class:`deltaprop.fused.FusedSGD`). Then
+    ``gradients`` is None: the gradients went straight into the optimizer's buffers.
+    ``optimizer``, ``gradient_hook`` and the clipping are attributes a caller may change
+    between steps (the playground does), so each step decides anew (:attr:`fused`).
+
     Parameters
     ----------
     net : Network
@@ -262,7 +272,7 @@ class TrainStep:
         r_x = s_x / Σ_batch s (mean) or s_x (sum).
     backprop : callable(ws, r) -> loss, optional
         Stands in for ``net.backprop_into`` (``distributed`` sums across processes).
-    gradient_hook, clip_norm, clip_value
+    gradient_hook, clip_norm, clip_value, fused
         As :func:`fit` describes them.
     """
 
@@ -280,6 +290,7 @@ class TrainStep:
         gradient_hook: Callable[[Gradients, int], None] | None = None,
         clip_norm: float | None = None,
         clip_value: float | None = None,
+        fused: bool = True,
     ) -> None:
         self.net, self.feed, self.Y, self.optimizer = net, feed, Y, optimizer
         self.reduction = reduction
@@ -291,6 +302,26 @@ class TrainStep:
         self.batch: Workspace = self.ws  # the rows of the last batch
         self.rows = feed.index[:0]  # their positions in X
         self.gradients: Gradients | None = None
+        self.r: float | np.ndarray = 1.0  # the last batch's r (eqs. 10, 14)
+        self.may_fuse = fused and backprop is None
+        self._fused_for: Any = None  # the optimizer _fused was made for
+        self._fused: fused_module.FusedSGD | None = None
+        self._step_fused: fused_module.FusedSGD | None = None  # the last batch's choice
+
+    @property
+    def fused(self) -> fused_module.FusedSGD | None:
+        """The fused step for the current optimizer, or None: the plain path (a hook or
+        clipping set, a custom ``backprop``, ``fused=False``, or what ``fused.unsupported``
+        names)."""
+        if not self.may_fuse or self.gradient_hook is not None or (
+                self.clip_norm is not None or self.clip_value is not None):
+            return None
+        if self._fused_for is not self.optimizer:
+            self._fused_for = self.optimizer
+            self._fused = None if fused_module.unsupported(
+                self.net, self.optimizer, self.ws.sparse) else fused_module.FusedSGD(
+                self.net, self.optimizer, self.ws)
+        return self._fused
 
     def __call__(self, start: int, stop: int) -> float:
         """Gather the rows at positions ``start:stop`` of the epoch's order and run the
@@ -309,14 +340,21 @@ class TrainStep:
         if self.weights is not None:  # r_x = s_x / Σ_batch s (mean) or s_x (sum)
             np.take(self.weights, rows, axis=0, out=w.weights, mode="clip")
             r = row_factors(w.weights, self.reduction, out=w.r_rows)
+        self.batch, self.rows, self.r = w, rows, r
+        self._step_fused = self.fused
+        if self._step_fused is not None:  # the backward pass waits for update()
+            self.gradients = None
+            return self.net.loss_into(w, r)
         loss = self.backprop(w, r)
-        self.batch, self.rows = w, rows
         self.gradients = Gradients(w.delta, w.nabla_W, w.nabla_b, loss, self.reduction,
                                    w.Z, w.A)
         return loss
 
     def update(self) -> None:
         """Hook, clip, and apply the last batch's gradients: eqs. (11), (15) and variants."""
+        if self._step_fused is not None:  # eqs. (10), (14), (8), (11), (15) layer by layer
+            self._step_fused.backward_update(self.batch, self.r)
+            return
         grads = self.gradients
         if self.gradient_hook is not None:
             self.gradient_hook(grads, self.batch.m)
@@ -407,6 +445,7 @@ def fit(
     backprop: Callable[[Workspace, float], float] | None = None,
     blas_threads: int | None = None,
     input_transform: streaming.InputTransform | None = None,
+    fused: bool = True,
 ) -> History:
     """Train ``net`` in place by mini-batch gradient descent and return its ``History``.
 
@@ -472,6 +511,13 @@ def fit(
         input buffer (m, n_0) in the network's dtype, possibly a strided view; it must
         write every entry of ``out`` in place. With it, ``X`` is used as it is (any
         numeric dtype, not checked for NaN: that is the transform's input).
+    fused : bool, default True
+        Let SGD steps run fused: each layer's gradient is added into the optimizer's
+        momentum buffer (or its parameters) by the matrix product itself, right after it is
+        computed (``deltaprop.fused``; equal to the plain path to float rounding). False
+        takes the plain path — backprop, then ``optimizer.step`` — the reference. Hooks,
+        clipping, a custom ``backprop`` and the optimizers and layers ``fused.unsupported``
+        names always take the plain path.
 
     Raises
     ------
@@ -522,7 +568,8 @@ def fit(
     # the epoch's row order, and each batch's rows of X (read from its file if memory-mapped)
     feed = streaming.BatchFeed(X, m, net.dtype, shuffle, input_transform)
     step = TrainStep(net, feed, Y, m, optimizer, reduction, weights=s, backprop=backprop,
-                     gradient_hook=gradient_hook, clip_norm=clip_norm, clip_value=clip_value)
+                     gradient_hook=gradient_hook, clip_norm=clip_norm, clip_value=clip_value,
+                     fused=fused)
     tally = EpochTally(net, Y, m, weighted=s is not None)
     history = history if history is not None else History()
     stopper = early_stopping
