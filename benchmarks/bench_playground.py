@@ -8,7 +8,9 @@ Starts ``deltaprop playground`` in its own process on 2-8-8-2 (``--hidden 8,8``)
 Playwright (headless) and presses play. Then, over ``--repeats`` windows of ``--seconds``:
 
 - steps/s: the server's step counter (``GET /api/state``) over the window;
-- frames/s: the frames the page drew (``window.deltaprop.stats.frames``) over the window.
+- frames/s: the frames the page drew (``window.deltaprop.stats.frames``) over the window;
+- Chromium's CPU time per frame drawn: all its processes' CPU time over the window divided
+  by the frames (less sensitive to other work on the machine than frames/s).
 
 The same windows without a page (no frames asked for) give the frames' cost. With
 ``--minutes M`` the page keeps playing M minutes more while the server's resident memory
@@ -118,9 +120,12 @@ def window(server: Server, seconds: float, page: Any = None) -> dict[str, float]
     c1, b1 = cpu_seconds(server.proc.pid), chromium_seconds()
     s1, t1 = server.state()["step"], time.perf_counter()
     dt = t1 - t0
-    return {"steps_per_s": (s1 - s0) / dt, "frames_per_s": (f1 - f0) / dt,
-            "server_cores": (c1 - c0) / dt, "chromium_cores": (b1 - b0) / dt,
-            "load_average": os.getloadavg()[0]}
+    result = {"steps_per_s": (s1 - s0) / dt, "frames_per_s": (f1 - f0) / dt,
+              "server_cores": (c1 - c0) / dt, "chromium_cores": (b1 - b0) / dt,
+              "load_average": os.getloadavg()[0]}
+    if f1 > f0:
+        result["chromium_ms_per_frame"] = (b1 - b0) / (f1 - f0) * 1e3
+    return result
 
 
 def frame_cost(repeats: int = 200) -> dict[str, float]:
@@ -206,6 +211,10 @@ def main() -> None:
         values = [w[key] for w in result["page"]]
         print(f"{label:<25}{statistics.median(values):8.2f}  (min {min(values):.2f}, "
               f"max {max(values):.2f})")
+    per_frame = [w["chromium_ms_per_frame"] for w in result["page"] if "chromium_ms_per_frame" in w]
+    if per_frame:
+        print(f"Chromium CPU ms per frame {statistics.median(per_frame):6.1f}  "
+              f"(min {min(per_frame):.1f}, max {max(per_frame):.1f})")
     loads = [w["load_average"] for w in result["no_page"] + result["page"]]
     print(f"load average during the windows: {min(loads):.2f} to {max(loads):.2f} "
           f"(2 cores: above 2, other work competed for them)")

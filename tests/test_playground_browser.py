@@ -48,6 +48,39 @@ def test_play_raises_the_step_count_and_lowers_the_training_loss(page: Page) -> 
     assert page.number("loss-train") < 0.8 * loss_before
 
 
+def test_frames_while_playing_leave_the_unchanged_parts_of_the_page_alone(
+        page: Page, playground: Playground) -> None:
+    # Rewriting the controls, the legend or a button with the same text on every frame made
+    # the browser lay the page out again per frame (most of a frame's cost without a GPU).
+    # A MutationObserver names the element (its test id or id) each change happened in.
+    page.page.evaluate("""() => {
+        window.changed = new Set();
+        new MutationObserver((records) => {
+          for (const r of records) {
+            const node = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+            const owner = node.closest('[data-testid], [id]');
+            window.changed.add(owner ? owner.dataset.testid || owner.id : node.tagName);
+          }
+        }).observe(document.body, { subtree: true, childList: true, attributes: true,
+                                    characterData: true });
+    }""")
+    playground.post("api/control", {"action": "play"})
+    page.page.wait_for_function("window.deltaprop.stats.frames > 0 && "
+                                "Number(document.querySelector('[data-testid=step-count]')"
+                                ".textContent) > 300")
+    start = page.page.evaluate("window.deltaprop.stats.frames")
+    page.page.evaluate("window.changed.clear()")
+    page.page.wait_for_function(f"window.deltaprop.stats.frames >= {start + 10}")
+    changed = set(page.page.evaluate("[...window.changed]"))
+    playground.post("api/control", {"action": "pause"})
+    assert {"step-count", "loss-train"} <= changed  # what a frame changes is seen changing
+    untouched = {"view-legend", "step-mode", "layer-count", "top-controls", "data-controls",
+                 "network-controls", "output-controls", "view-controls", "stepper-body",
+                 "play-pause", "thumbs"}
+    assert not changed & untouched, changed & untouched
+    assert page.errors == []
+
+
 def test_one_step_and_reset(page: Page, playground: Playground) -> None:
     first = playground.get("api/state")["params"]
     page.test_id("step").click()

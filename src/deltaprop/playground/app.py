@@ -291,15 +291,22 @@ def create_app(session: Session | None = None, *, hosts: tuple[str, ...] | None 
     async def frames_socket(ws: WebSocket) -> None:
         await ws.accept()
         seen, sent = -1, 0.0
+        wait = 0.0  # how long the last frame took to come after it was asked for
         loop = asyncio.get_running_loop()
         try:
             while True:
                 await ws.receive_text()  # the page asks for the next frame
-                await asyncio.sleep(max(0.0, sent + MIN_FRAME_SECONDS - loop.time()))
+                # Asked for that much before it may go, the frame is ready on time: waiting
+                # the whole MIN_FRAME_SECONDS first, then for the frame (the training thread
+                # builds it between steps), made 20 frames a second of the 30 allowed.
+                await asyncio.sleep(max(0.0, sent + MIN_FRAME_SECONDS - wait - loop.time()))
+                asked = loop.time()
                 newest = await run_in_threadpool(session.next_frame, seen, IDLE_SECONDS)
                 if newest is None:
                     await ws.send_text("idle")
                     continue
+                wait = min(loop.time() - asked, MIN_FRAME_SECONDS)
+                await asyncio.sleep(max(0.0, sent + MIN_FRAME_SECONDS - loop.time()))  # the cap
                 seen, frame = newest
                 sent = loop.time()
                 await ws.send_bytes(frame)

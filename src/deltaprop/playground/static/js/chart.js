@@ -18,11 +18,25 @@ function line(context, steps, values, x, y, color) {
   context.stroke();
 }
 
+// Each canvas's size on the page, kept by an observer: reading it while drawing, after a
+// frame's text was written, made the browser lay the page out again on every frame.
+const sizes = new WeakMap();
+const observer = new ResizeObserver((entries) => {
+  for (const { target } of entries) sizes.set(target, [target.clientWidth, target.clientHeight]);
+});
+
+function sizeOf(canvas) {
+  if (!sizes.has(canvas)) {
+    sizes.set(canvas, [canvas.clientWidth, canvas.clientHeight]);
+    observer.observe(canvas);
+  }
+  return sizes.get(canvas);
+}
+
 /** Draws history = {step, train, test} on `canvas`, y from 0 to the largest loss. */
 export function drawLosses(canvas, history) {
   const ratio = window.devicePixelRatio || 1;
-  const width = canvas.clientWidth;
-  const height = canvas.clientHeight;
+  const [width, height] = sizeOf(canvas);
   if (canvas.width !== Math.round(width * ratio)) {
     canvas.width = Math.round(width * ratio);
     canvas.height = Math.round(height * ratio);

@@ -10,6 +10,19 @@ function element(tag, attributes = {}, text = "") {
 
 export { element };
 
+/**
+ * Sets a node's text only when it differs: writing even the same text replaces the node's
+ * text and makes the browser lay the page out again, on every frame.
+ */
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+/** Sets an attribute only when it differs (the same reason as setText). */
+export function setAttribute(node, name, value) {
+  if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+}
+
 function fillSelect(select, values, labelOf) {
   select.replaceChildren(...values.map((v) => element("option", { value: String(v) }, labelOf(v))));
 }

@@ -4,7 +4,7 @@
 import { get, openFrames, post, upload } from "./api.js";
 import { drawLosses } from "./chart.js";
 import { Comparison } from "./compare.js";
-import { buildControls, element } from "./controls.js";
+import { buildControls, element, setAttribute, setText } from "./controls.js";
 import { axes, nearest, PointsView, thumbnails } from "./data.js";
 import { css, paintOutput, pointColor } from "./heatmap.js";
 import { NetworkView } from "./network.js";
@@ -43,6 +43,7 @@ let stepper;
 let comparison;
 let tour;
 let latest = null;  // the newest state: a frame, or an API answer
+let shownConfig = "";  // the configuration the controls and the URL show (and the focus), as JSON
 let data = null;  // GET /api/data for latest.data_version
 let editing = false;
 
@@ -58,6 +59,7 @@ function show(message) {
  * newest state wins, its message included.
  */
 async function act(call) {
+  shownConfig = "";  // whatever the answer, the controls show the server's settings again
   try {
     const state = await call;
     if (latest && state.version < latest.version) return state;
@@ -104,27 +106,41 @@ function legend() {
   }));
 }
 
-/** Counters, controls, URL and data of a state (from a frame or an API answer). */
+/**
+ * Counters, controls, URL and data of a state (from a frame or an API answer). The page is
+ * written only where it changes: a frame while playing changes the counters, not the settings.
+ */
 function adopt(state) {
   const previous = latest;
   latest = state;
-  byTest("step-count").textContent = String(state.step);
-  byTest("epoch-count").textContent = String(state.epoch);
+  setText(byTest("step-count"), String(state.step));
+  setText(byTest("epoch-count"), String(state.epoch));
   const play = byTest("play-pause");
-  play.setAttribute("aria-label", state.playing ? "Pause" : "Play");
-  play.classList.toggle("playing", state.playing);
-  setControls(state.config);
-  markDataset(state.config.dataset);
-  // classes apply to the sets that have a choice of them
-  byTest("set-n_classes").closest("label").hidden = !["blobs", "spirals"].includes(state.config.dataset);
-  $("layer-count").textContent = `${state.config.hidden.length} hidden layer${state.config.hidden.length === 1 ? "" : "s"}`;
-  const hash = settings.toHash(state.config);
-  if (location.hash.replace(/^#/, "") !== hash) {
-    history.replaceState(null, "", hash ? `#${hash}` : location.pathname);
+  setAttribute(play, "aria-label", state.playing ? "Pause" : "Play");
+  if (play.classList.contains("playing") !== state.playing) play.classList.toggle("playing", state.playing);
+  // a box being typed in is not overwritten (controls.js): when the focus moves, set again
+  const focused = document.activeElement ? document.activeElement.dataset.testid : "";
+  const config = JSON.stringify([state.config, focused]);
+  if (config !== shownConfig) {
+    shownConfig = config;
+    showConfig(state.config);
   }
   if (!data || state.data_version !== data.data_version) loadData(state.data_version);
   else if (previous && previous.config.show_test !== state.config.show_test) points.draw(data, state.config.show_test);
   comparison.update(state, data);
+}
+
+/** The controls, the data-set thumbnails, the layer count and the URL of a configuration. */
+function showConfig(config) {
+  setControls(config);
+  markDataset(config.dataset);
+  // classes apply to the sets that have a choice of them
+  byTest("set-n_classes").closest("label").hidden = !["blobs", "spirals"].includes(config.dataset);
+  $("layer-count").textContent = `${config.hidden.length} hidden layer${config.hidden.length === 1 ? "" : "s"}`;
+  const hash = settings.toHash(config);
+  if (location.hash.replace(/^#/, "") !== hash) {
+    history.replaceState(null, "", hash ? `#${hash}` : location.pathname);
+  }
 }
 
 function onFrame(frame) {
@@ -138,12 +154,12 @@ function onFrame(frame) {
   paintOutput($("heatmap"), frame, frame.config.discretize);
   drawLosses($("chart"), frame.history);
   const fmt = (v) => (v === null || v === undefined ? "—" : v.toFixed(3));
-  byTest("loss-train").textContent = fmt(frame.loss.train);
-  byTest("loss-test").textContent = fmt(frame.loss.test);
+  setText(byTest("loss-train"), fmt(frame.loss.train));
+  setText(byTest("loss-test"), fmt(frame.loss.test));
   const accuracy = frame.accuracy || {};
-  $("accuracy-train").textContent = accuracy.train === undefined ? "" : `(accuracy ${accuracy.train.toFixed(3)})`;
-  $("accuracy-test").textContent = accuracy.test === undefined ? "" : `(accuracy ${accuracy.test.toFixed(3)})`;
-  $("sps").textContent = `${Math.round(frame.steps_per_second)} steps/s`;
+  setText($("accuracy-train"), accuracy.train === undefined ? "" : `(accuracy ${accuracy.train.toFixed(3)})`);
+  setText($("accuracy-test"), accuracy.test === undefined ? "" : `(accuracy ${accuracy.test.toFixed(3)})`);
+  setText($("sps"), `${Math.round(frame.steps_per_second)} steps/s`);
   stats.frames += 1;
   stats.version = frame.version;
   stats.windowFrames += 1;
@@ -152,7 +168,7 @@ function onFrame(frame) {
     stats.fps = (1000 * stats.windowFrames) / (now - stats.windowStart);
     stats.windowStart = now;
     stats.windowFrames = 0;
-    $("fps").textContent = `${stats.fps.toFixed(0)} frames/s`;
+    setText($("fps"), `${stats.fps.toFixed(0)} frames/s`);
   }
 }
 

@@ -48,6 +48,15 @@ export class NetworkView {
     this.actions = actions;
     this.view = view;
     this.key = "";
+    // The container's width, kept by an observer: reading it on every frame, after the
+    // frame's text was written, made the browser lay the page out an extra time per frame.
+    this.width = container.clientWidth;
+    new ResizeObserver(() => {
+      const width = container.clientWidth;
+      if (width === this.width) return;
+      this.width = width;
+      if (this.frame) this.update(this.frame);  // laid out anew for the new width
+    }).observe(container);
   }
 
   /** Which map colours neuron k of layer index i; null: flat colours (view.nodeValues). */
@@ -62,7 +71,7 @@ export class NetworkView {
 
   update(frame) {
     const key = JSON.stringify([frame.config.features, frame.sizes,
-      frame.params.map((p) => [p.bias, p.activation]), this.container.clientWidth]);
+      frame.params.map((p) => [p.bias, p.activation]), this.width]);
     if (key !== this.key) this.build(frame);
     this.key = key;
     this.paint(frame);
@@ -75,7 +84,7 @@ export class NetworkView {
     const sizes = frame.sizes;
     const L = sizes.length - 1;
     const columns = L + 1;
-    const width = Math.max(this.container.clientWidth, 360);
+    const width = Math.max(this.width, 360);
     const x = (c) => SIDE + (c * (width - SIDE - NODE - 8)) / Math.max(columns - 1, 1);
     const y = (row) => TOP + row * (NODE + GAP);
     const rows = [all.length, ...sizes.slice(1)];
@@ -164,7 +173,7 @@ export class NetworkView {
     head.append(element("span", { class: "column-title" }, "features"));
     bar.append(head);
     for (let l = 1; l <= L; l += 1) {
-      const left = Math.min(x(l) - 24, this.container.clientWidth - 84);
+      const left = Math.min(x(l) - 24, this.width - 84);
       const column = element("div", { class: "column", style: `left:${left}px` });
       const output = l === L;
       const title = output ? "output" : `layer ${l}`;
@@ -285,12 +294,17 @@ export class NetworkView {
       if (map) putNeuron(context, map, at[0], at[1]);
       else context.clearRect(at[0], at[1], NODE, NODE);
     }
-    for (const { at, bias, i, k } of this.nodes) {
+    for (const entry of this.nodes) {
+      const { at, bias, i, k } = entry;
       const map = this.nodeMap(frame, i, k);
       if (map) putNeuron(context, map, at[0], at[1]);
       else putBands(context, this.view.nodeValues(i, k), at[0], at[1], NODE);
       const b = frame.params[i].b;
-      bias.style.background = b ? css(diverging(b[k])) : "";
+      const colour = b ? css(diverging(b[k])) : "";
+      if (colour !== entry.colour) {  // a style written, even unchanged, is restyled
+        entry.colour = colour;
+        bias.style.background = colour;
+      }
     }
     for (const edge of this.edges) {
       // colour at 1/64 and width at 1/4 px: an edge whose look does not change is not touched

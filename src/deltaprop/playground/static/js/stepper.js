@@ -5,6 +5,7 @@
 
 import { get } from "./api.js";
 import { drawBreakdown } from "./breakdown.js";
+import { setAttribute, setText } from "./controls.js";
 import { equation } from "./equations.js";
 import { focusLabel, num, sym, weight } from "./format.js";
 
@@ -39,6 +40,7 @@ export class Stepper {
     this.hovered = null;
     this.x = 0;  // the inspected row whose per-sample equation is shown
     this.rowsKey = "";
+    this.drawn = "";  // the breakdown drawn, as JSON: the table is rebuilt only when it changes
     ui.toggle.addEventListener("click", () => actions.configure({ step_mode: !this.on() }));
     ui.next.addEventListener("click", () => actions.control("next-stage"));
     ui.check.addEventListener("click", () => this.check());
@@ -62,9 +64,9 @@ export class Stepper {
   render() {
     const { ui, frame } = this;
     const on = this.on();
-    ui.toggle.setAttribute("aria-pressed", String(on));
-    ui.toggle.textContent = on ? "leave step mode" : "step through backprop";
-    ui.body.hidden = !on;
+    setAttribute(ui.toggle, "aria-pressed", String(on));
+    setText(ui.toggle, on ? "leave step mode" : "step through backprop");
+    if (ui.body.hidden === on) ui.body.hidden = !on;
     const bp = frame.backprop;
     if (!on || !bp) {
       this.network.highlight(null, null);
@@ -79,18 +81,22 @@ export class Stepper {
     this.x = Math.min(this.x, bp.rows.length - 1);
     const stages = bp.stages;
     const stage = stages[frame.config.stage] || stages[0];
-    ui.stage.textContent = `stage ${stage.index + 1} of ${stages.length}: ${stage.equations.join(" ")} ${stage.name}`;
-    ui.stage.dataset.kind = stage.kind;
+    setText(ui.stage, `stage ${stage.index + 1} of ${stages.length}: ${stage.equations.join(" ")} ${stage.name}`);
+    if (ui.stage.dataset.kind !== stage.kind) ui.stage.dataset.kind = stage.kind;
     const focus = frame.config.focus.length ? frame.config.focus : null;
     const target = computes(stage, this.hovered) ? this.hovered : focus;
-    ui.equation.textContent = equation(bp, stage, target, this.x);
+    setText(ui.equation, equation(bp, stage, target, this.x));
     const unitColumn = focus ? this.unitColumn(bp, focus[0]) : 0;
     const what = bp.source === "sample" ? `training sample ${bp.rows[0]}` : `the next mini-batch: ${bp.m} samples`;
-    ui.inspected.textContent = `inspecting ${what} · loss C = ${num(bp.loss)} (${bp.reduction}) · selected: ${focusLabel(focus, unitColumn)}`;
-    drawBreakdown(ui.breakdown, ui.caption, bp.breakdown, this.x, (x) => {
-      this.x = x;
-      this.render();
-    });
+    setText(ui.inspected, `inspecting ${what} · loss C = ${num(bp.loss)} (${bp.reduction}) · selected: ${focusLabel(focus, unitColumn)}`);
+    const drawn = JSON.stringify([bp.breakdown, this.x]);
+    if (drawn !== this.drawn) {
+      this.drawn = drawn;
+      drawBreakdown(ui.breakdown, ui.caption, bp.breakdown, this.x, (x) => {
+        this.x = x;
+        this.render();
+      });
+    }
     this.network.highlight(lit(stage, bp.layers.length), focus);
   }
 

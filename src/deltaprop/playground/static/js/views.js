@@ -45,6 +45,7 @@ export class DiagramView {
     this.edgeView = "w";
     this.nodeScale = 1;
     this.edgeScale = 1;
+    this.shown = "";  // what the legend says, as JSON: redrawn only when that changes
   }
 
   /** The view settings and the backprop numbers of a frame; redraws the legend. */
@@ -103,6 +104,10 @@ export class DiagramView {
   }
 
   drawLegend() {
+    const bp = this.bp && [this.bp.source, this.bp.rows[0], this.bp.m];
+    const key = JSON.stringify([this.nodeView, this.edgeView, this.nodeScale, this.edgeScale, bp]);
+    if (key === this.shown) return;
+    this.shown = key;
     const parts = [];
     const scale = (label, top) => {
       const item = element("span", { class: "view-scale" });
