@@ -53,11 +53,15 @@ class TrainOptions:
     momentum: float | None = None
     batch_size: int = 32
     epochs: int = 30
-    bias: str = "learned"
+    bias: str | None = None  # learned, but none in batch-normalised layers
     bias_init: float = 0.0
     init: str = "he_normal"
     weight_decay: float = 0.0
     decay_bias: bool = False
+    dropout: tuple[float, ...] = ()  # one p for every hidden layer, or one per hidden layer
+    l1: float = 0.0
+    max_norm: float | None = None
+    batch_norm: bool = False
     reduction: str = "mean"
     dtype: str = "float32"
     seed: int = 0
@@ -82,8 +86,9 @@ class TrainOptions:
 # Options that describe the run itself; on --resume the checkpoint's values are used.
 RUN_OPTIONS = ("data", "data_dir", "target", "hidden", "activation", "output", "loss",
                "optimizer", "lr", "momentum", "batch_size", "epochs", "bias", "bias_init",
-               "init", "weight_decay", "decay_bias", "reduction", "dtype", "seed",
-               "val_split", "patience", "checkpoint_every")
+               "init", "weight_decay", "decay_bias", "dropout", "l1", "max_norm",
+               "batch_norm", "reduction", "dtype", "seed", "val_split", "patience",
+               "checkpoint_every")
 
 # What --resume may change: how long to go on, and when to stop early.
 RESUMABLE_OPTIONS = {"epochs", "patience", "checkpoint_every"}
@@ -135,7 +140,7 @@ def _resumed(options: TrainOptions) -> tuple[TrainOptions, Model, dict[str, Any]
                 f"{_shown(saved[key])}, the command line {_shown(settings[key])}); only "
                 "--epochs, --patience and output options may change"
             )
-    changes = {k: (tuple(v) if k == "hidden" else v) for k, v in saved.items()
+    changes = {k: (tuple(v) if k in ("hidden", "dropout") else v) for k, v in saved.items()
                if k in RUN_OPTIONS and k not in options.explicit}
     return replace(options, **changes), model, state, optimizer
 
@@ -155,7 +160,15 @@ def _network(options: TrainOptions, data: datasets.Dataset) -> Network:
         [data.n_features, *options.hidden, n_out], activation=options.activation,
         output=output, loss=loss, bias=options.bias, bias_init=options.bias_init,
         init=options.init, dtype=options.dtype, seed=options.seed,
+        dropout=_per_hidden(options.dropout), batch_norm=options.batch_norm,
     )
+
+
+def _per_hidden(rates: tuple[float, ...]) -> float | list[float]:
+    """``--dropout``'s values: none → 0, one → every hidden layer, several → one each."""
+    if not rates:
+        return 0.0
+    return rates[0] if len(rates) == 1 else list(rates)
 
 
 def _model(options: TrainOptions, data: datasets.Dataset) -> Model:
@@ -185,6 +198,8 @@ def _optimizer(options: TrainOptions) -> optim.Optimizer:
         "lr": options.lr if options.lr is not None else DEFAULT_LR.get(name, 1e-3),
         "weight_decay": options.weight_decay,
         "decay_bias": options.decay_bias,
+        "l1": options.l1,
+        "max_norm": options.max_norm,
     }
     if options.momentum is not None:
         if name not in ("sgd", "rmsprop"):
@@ -246,7 +261,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
         history = training.History.from_dict(state.get("history", {}))
         initial_epoch = int(state["epoch"])
         if "early_stopping" in state:
-            best = [state["arrays"][f"best.{k}"] for k in range(len(model.parameters()))
+            best = [state["arrays"][f"best.{k}"]
+                    for k in range(len(model.network.state_arrays()))
                     if f"best.{k}" in state["arrays"]]
             stopper = training.EarlyStopping.from_state(state["early_stopping"], best)
     if stopper is None and options.patience is not None:
@@ -500,6 +516,8 @@ def info(path: str) -> dict[str, Any]:
             "bias": layer.bias,
             "weights": layer.n_in * layer.n_out,
             "biases": layer.n_out if layer.bias != "none" else 0,
+            "dropout": layer.dropout,
+            "batch_norm": layer.norm is not None,
         })
     return {
         "model": path,
@@ -530,6 +548,13 @@ def print_info(result: dict[str, Any]) -> None:
         table.add_row(*(str(row[k]) for k in ("layer", "inputs", "neurons", "activation",
                                               "bias", "weights", "biases")))
     console.print(table)
+    normed = [str(row["layer"]) for row in result["layers"] if row["batch_norm"]]
+    if normed:
+        console.print(f"batch norm (between z and σ) in layer {', '.join(normed)}")
+    dropped = [f"{row['layer']} (p = {row['dropout']:g})" for row in result["layers"]
+               if row["dropout"]]
+    if dropped:
+        console.print(f"dropout in training in layer {', '.join(dropped)}")
     meta = result["meta"]
     if meta:
         for key in ("data", "task", "epochs", "batch_size", "optimizer", "test"):

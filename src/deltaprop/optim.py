@@ -808,6 +808,10 @@ class _FullBatch:
 
     def __init__(self, net: Any, X: Any, y: Any, reduction: str, sample_weight: Any,
                  opt: LBFGS) -> None:
+        if net.has_batch_norm or net.has_dropout:  # blocks would each have their own μ, σ²
+            raise ConfigError("L-BFGS minimises the whole data set's loss in blocks; it does "
+                              "not train batch normalization or dropout (use a mini-batch "
+                              "optimizer such as adam)")
         self.net = net
         self.X = net.check_X(X)
         n = self.X.shape[0]
