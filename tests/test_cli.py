@@ -376,11 +376,13 @@ def test_resume_is_bitwise_identical(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert meta_a["test"] == meta_b["test"]
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
 def test_resume_after_a_killed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
-    """Ctrl-C right after epoch 3's checkpoint; --resume alone finishes the same 6 epochs."""
+                                   capsys: pytest.CaptureFixture[str], schedule: str) -> None:
+    """Ctrl-C right after epoch 3's checkpoint; --resume alone finishes the same 6 epochs
+    (with --schedule cosine the resumed epochs continue the same annealing)."""
     common = ["--data", "digits", "--hidden", "24", "--epochs", "6", "--checkpoint-every", "3",
-              "--optimizer", "sgd", "--momentum", "0.5", "--quiet"]
+              "--optimizer", "sgd", "--momentum", "0.5", "--quiet", "--schedule", schedule]
     a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     status, _, err = run(["train", *common, "--out", str(a)], capsys)
     assert status == 0, err
@@ -402,6 +404,18 @@ def test_resume_after_a_killed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                           "--quiet", "--out", str(b)], capsys)
     assert status == 0, err
     _assert_bitwise_equal(a, b)
+
+
+def test_cosine_schedule_anneals_the_learning_rate(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """η_e = ½ η_0 (1 + cos(π e / E)) from --lr, epoch by epoch (torch's CosineAnnealingLR)."""
+    status, text, err = run(["train", "--data", "iris", "--epochs", "4", "--lr", "0.01",
+                             "--schedule", "cosine", "--json",
+                             "--out", str(tmp_path / "m.safetensors")], capsys)
+    assert status == 0, err
+    lrs = json.loads(text)["history"]["lr"]
+    np.testing.assert_allclose(lrs, [0.005 * (1 + np.cos(np.pi * e / 4)) for e in range(4)],
+                               rtol=1e-15)
 
 
 def test_resume_from_a_plain_model_is_an_error(tmp_path: Path,

@@ -117,6 +117,9 @@ def _data_options(f: Any) -> Any:
 @click.option("--lr", type=float, default=None,
               help="Learning rate (default: 0.001; sgd 0.05 — the command's own default, where "
               "deltaprop.optim.SGD() has 0.01).")
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), default="constant",
+              show_default=True, help="Learning rate over the epochs: constant, or cosine "
+              "annealing from --lr to 0 at the last epoch.")
 @click.option("--momentum", type=float, default=None,
               help="Momentum (sgd, rmsprop; default: sgd 0.9 — the command's own default, where "
               "deltaprop.optim.SGD() has 0).")

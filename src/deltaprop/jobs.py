@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop import datasets, figures, io, optim, training
+from deltaprop import datasets, figures, io, optim, schedules, training
 from deltaprop._validation import is_scipy_sparse
 from deltaprop.errors import ConfigError, DataError
 from deltaprop.model import Model
@@ -50,6 +50,7 @@ class TrainOptions:
     loss: str | None = None
     optimizer: str = "adam"
     lr: float | None = None
+    schedule: str = "constant"  # or "cosine": η annealed from --lr to 0 over --epochs
     momentum: float | None = None
     batch_size: int = 32
     epochs: int = 30
@@ -85,7 +86,8 @@ class TrainOptions:
 
 # Options that describe the run itself; on --resume the checkpoint's values are used.
 RUN_OPTIONS = ("data", "data_dir", "target", "hidden", "activation", "output", "loss",
-               "optimizer", "lr", "momentum", "batch_size", "epochs", "bias", "bias_init",
+               "optimizer", "lr", "schedule", "momentum", "batch_size", "epochs", "bias",
+               "bias_init",
                "init", "weight_decay", "decay_bias", "dropout", "l1", "max_norm",
                "batch_norm", "reduction", "dtype", "seed", "val_split", "patience",
                "checkpoint_every")
@@ -191,11 +193,28 @@ def data_feature_names(data: datasets.Dataset) -> list[str] | None:
     return None if names is None else [str(n) for n in names]
 
 
+def _base_lr(options: TrainOptions) -> float:
+    """The learning rate the run starts with (--lr, or the optimizer's command default)."""
+    return options.lr if options.lr is not None else DEFAULT_LR.get(options.optimizer, 1e-3)
+
+
+def _schedule(options: TrainOptions) -> schedules.Schedule | None:
+    """``--schedule cosine``: η_e = ½ η_0 (1 + cos(π e / epochs)), η_0 = --lr; its base is set
+    here, not taken from the optimizer, whose lr a checkpoint holds already annealed."""
+    if options.schedule == "constant":
+        return None
+    if options.schedule != "cosine":
+        raise ConfigError(f"`--schedule` must be constant or cosine; got {options.schedule!r}")
+    schedule = schedules.CosineAnnealingLR(T_max=options.epochs)
+    schedule.base_lr = _base_lr(options)
+    return schedule
+
+
 def _optimizer(options: TrainOptions) -> optim.Optimizer:
     name = options.optimizer
     cls = optim.get(name)
     kwargs: dict[str, Any] = {
-        "lr": options.lr if options.lr is not None else DEFAULT_LR.get(name, 1e-3),
+        "lr": _base_lr(options),
         "weight_decay": options.weight_decay,
         "decay_bias": options.decay_bias,
         "l1": options.l1,
@@ -288,6 +307,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         reduction=options.reduction, early_stopping=stopper, callbacks=callbacks,
         verbose=0 if options.quiet or options.as_json else 1,
         initial_epoch=initial_epoch, history=history, blas_threads=blas, trainer=fit,
+        schedule=_schedule(options),
     )
     model.meta = _model_meta(options, data, optimizer, history)
     test = model.evaluate(data.X_test, _labelled(data, data.y_test))
