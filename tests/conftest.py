@@ -297,8 +297,10 @@ class TorchTwin:
                 A = A * torch.tensor(masks[i], dtype=self.dtype) / (1 - layer.dropout)
         return Z, A
 
-    def loss(self, X: np.ndarray, Y: Any, reduction: str, masks: list[Any] | None = None) -> Any:
-        """The batch loss (a torch scalar with a graph), as ``Network.backprop`` reports it."""
+    def loss(self, X: np.ndarray, Y: Any, reduction: str, masks: list[Any] | None = None,
+             weights: np.ndarray | None = None) -> Any:
+        """The batch loss (a torch scalar with a graph), as ``Network.backprop`` reports it:
+        with sample ``weights`` s, Σ_x s_x C_x, divided by Σ_x s_x for the mean."""
         torch, net = self.torch, self.net
         F = torch.nn.functional
         Z, A = self.forward(X, masks)
@@ -313,6 +315,10 @@ class TorchTwin:
             per_sample = F.binary_cross_entropy_with_logits(Z, T, reduction="none").sum(dim=1)
         else:  # ½ ‖a − y‖² per sample
             per_sample = 0.5 * ((A - T) ** 2).sum(dim=1)
+        if weights is not None:
+            s = torch.tensor(weights, dtype=self.dtype)
+            total = (s * per_sample).sum()
+            return total / s.sum() if reduction == "mean" else total
         return per_sample.mean() if reduction == "mean" else per_sample.sum()
 
     def gradients(self) -> list[dict[str, np.ndarray | None]]:

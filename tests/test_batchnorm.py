@@ -17,7 +17,7 @@ import pytest
 
 import deltaprop as dp
 from conftest import HIDDEN, TorchTwin, randomize_parameters
-from deltaprop import batchnorm, gradcheck, io, optim, training
+from deltaprop import batchnorm, gradcheck, io, optim, streaming, training
 from deltaprop.errors import ModelFileError
 from deltaprop.layers import BIAS_MODES
 
@@ -63,10 +63,11 @@ def test_training_steps_match_torch_batchnorm1d(rng, hidden: str, bias: str) -> 
     X, y = data(rng, 40)
     twin = TorchTwin(net)
     sgd = torch.optim.SGD(twin.trainable(), lr=0.1)
-    step = training.TrainStep(net, X, net.targets(y, 40), 8, optim.SGD(lr=0.1), "mean")
+    feed = streaming.BatchFeed(X, 8, net.dtype)  # rows in their stored order until drawn
+    step = training.TrainStep(net, feed, net.targets(y, 40), 8, optim.SGD(lr=0.1), "mean")
     for s in range(STEPS):
         rows = np.arange(8 * s, 8 * s + 8)
-        loss = step(rows)
+        loss = step(rows[0], rows[-1] + 1)
         twin.sequential.train()
         twin.zero_grad()  # frozen biases too, which sgd does not hold
         C = twin.loss(X[rows], y[rows], "mean")
@@ -95,6 +96,39 @@ def test_training_steps_match_torch_batchnorm1d(rng, hidden: str, bias: str) -> 
             assert rel_err(layer.norm.running_var, norm.running_var.numpy()) <= TOL
             assert rel_err(layer.norm.gamma, norm.weight.detach().numpy()) <= TOL
             assert layer.norm.num_batches_tracked == int(norm.num_batches_tracked) == s + 1
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_sample_weights_through_batch_norm_match_torch(rng, reduction: str) -> None:
+    """With sample weights the gradient is that of Σ_x s_x C_x (/ Σ s): the rows are weighted
+    before batch norm mixes them, and the layers below take r = 1 (network.py)."""
+    net = bn_net("tanh", bias=["learned", "none", "learned"], dropout=[0.3, 0.0])
+    randomize_parameters(net, rng)
+    _scramble_norms(net, rng)
+    X, y = data(rng, 10)
+    s = rng.uniform(0.1, 3.0, 10)
+    g = net.backprop(X, y, reduction, sample_weight=s, dropout=True)
+    twin = TorchTwin(net)
+    C = twin.loss(X, y, reduction, masks=g.masks, weights=s)
+    C.backward()
+    assert rel_err(g.loss, C.item()) <= TOL
+    for i, theirs in enumerate(twin.gradients()):
+        scale = max(float(np.abs(t).max()) for t in theirs.values() if t is not None)
+        for name, ours in (("W", g.dW[i]), ("b", g.db[i]), ("gamma", g.dgamma[i]),
+                           ("beta", g.dbeta[i])):
+            if theirs[name] is not None:
+                zero = np.abs(theirs[name]).max() < 1e-12 * scale  # see the test above
+                assert rel_err(ours, theirs[name], scale if zero else None) <= TOL, (i, name)
+    unweighted = net.backprop(X, y, reduction)  # the weights do change the gradient
+    assert rel_err(unweighted.dgamma[0], g.dgamma[0]) > 1e-3
+
+
+def test_lbfgs_refuses_batch_norm_and_dropout(rng) -> None:
+    X, y = data(rng, 20)
+    for kwargs in ({"batch_norm": True}, {"dropout": 0.2}):
+        net = dp.Network([4, 6, 3], dtype="float64", **kwargs)
+        with pytest.raises(ValueError, match=r"L-BFGS .* does not train batch normalization"):
+            optim.LBFGS(max_iter=2).minimize(net, X, y)
 
 
 def test_eval_mode_predictions_agree_with_torch(rng) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 import deltaprop as dp
 from conftest import HIDDEN, TorchTwin, make_problem
-from deltaprop import optim, training
+from deltaprop import optim, streaming, training
 from deltaprop.layers import BIAS_MODES
 
 TOL = 1e-10
@@ -167,14 +167,14 @@ def _step_peak(**between: Any) -> int:
     net = dp.Network([30, 64, 64, 3], seed=0, **between)
     X = rng.normal(size=(256, 30)).astype(np.float32)
     Y = net.targets(rng.integers(0, 3, 256), 256)
-    step = training.TrainStep(net, X, Y, 64, optim.SGD(lr=0.01, momentum=0.9), "mean")
-    rows = np.arange(64)
-    step(rows)
+    feed = streaming.BatchFeed(X, 64, net.dtype)
+    step = training.TrainStep(net, feed, Y, 64, optim.SGD(lr=0.01, momentum=0.9), "mean")
+    step(0, 64)
     step.update()  # the optimizer's state exists now
     tracemalloc.start()
     try:
         for _ in range(5):
-            step(rows)
+            step(0, 64)
             step.update()
         return tracemalloc.get_traced_memory()[1]
     finally:
