@@ -248,3 +248,98 @@ def assert_same_json(
         assert rtol is None or math.isclose(new, old, rel_tol=rtol, abs_tol=atol), where
     elif path.rsplit(".", 1)[-1] not in unchecked:
         assert new == old, where
+
+
+class TorchTwin:
+    """A network as torch modules — Linear, BatchNorm1d where the layer has batch norm, σ —
+    with the same parameters (and running statistics), in the network's dtype.
+
+    An independent statement of eq. (2) with batch norm and dropout, for the oracle tests:
+    ``nn.Linear`` (a bias unit's column is its bias), ``nn.BatchNorm1d`` (torch's own
+    batch statistics, backward and running estimates), torch's σ, dropout as the product
+    with a given 0/1 mask divided by 1 − p, and the per-sample losses written with torch's
+    stable primitives. The modules' parameters are loaded by the names of deltaprop's model
+    files (``io.tensors_of``), so the naming is checked on the way.
+    """
+
+    def __init__(self, net: dp.Network) -> None:
+        torch = pytest.importorskip("torch")
+        from deltaprop import io
+
+        self.torch, self.net = torch, net
+        self.dtype = torch.float64 if net.dtype == np.float64 else torch.float32
+        self.sigma = torch_activations()
+        modules: list[Any] = []
+        self.linears, self.norms = [], []
+        for layer in net.layers:
+            linear = torch.nn.Linear(layer.n_in, layer.n_out,
+                                     bias=layer.b is not None or layer.has_unit)
+            norm = torch.nn.BatchNorm1d(layer.n_out) if layer.norm is not None else None
+            self.linears.append(linear)
+            self.norms.append(norm)
+            modules += [linear, *([norm] if norm is not None else []), torch.nn.Identity()]
+            if layer.dropout > 0:
+                modules.append(torch.nn.Dropout(layer.dropout))
+        self.sequential = torch.nn.Sequential(*modules).to(self.dtype)
+        state = {k: torch.tensor(v) for k, v in io.tensors_of(net).items()}
+        self.sequential.load_state_dict(state, strict=True)
+
+    def forward(self, X: np.ndarray, masks: list[Any] | None = None) -> tuple[Any, Any]:
+        """(Z^L, A^L); batch norm uses batch statistics in train mode, running ones in eval."""
+        torch = self.torch
+        A = torch.tensor(np.asarray(X), dtype=self.dtype)
+        Z = A
+        for i, layer in enumerate(self.net.layers):
+            Z = self.linears[i](A)
+            pre = Z if self.norms[i] is None else self.norms[i](Z)
+            A = self.sigma[layer.activation.name](pre)
+            if masks is not None and masks[i] is not None:
+                A = A * torch.tensor(masks[i], dtype=self.dtype) / (1 - layer.dropout)
+        return Z, A
+
+    def loss(self, X: np.ndarray, Y: Any, reduction: str, masks: list[Any] | None = None,
+             weights: np.ndarray | None = None) -> Any:
+        """The batch loss (a torch scalar with a graph), as ``Network.backprop`` reports it:
+        with sample ``weights`` s, Σ_x s_x C_x, divided by Σ_x s_x for the mean."""
+        torch, net = self.torch, self.net
+        F = torch.nn.functional
+        Z, A = self.forward(X, masks)
+        Y = np.asarray(Y)
+        if net.loss.name == "cross_entropy" and Y.ndim == 1:
+            T = F.one_hot(torch.tensor(Y, dtype=torch.int64), net.n_outputs).to(self.dtype)
+        else:
+            T = torch.tensor(Y.reshape(len(Y), -1), dtype=self.dtype)
+        if net.loss.name == "cross_entropy":
+            per_sample = -(T * F.log_softmax(Z, dim=1)).sum(dim=1)
+        elif net.loss.name == "binary_cross_entropy":
+            per_sample = F.binary_cross_entropy_with_logits(Z, T, reduction="none").sum(dim=1)
+        else:  # ½ ‖a − y‖² per sample
+            per_sample = 0.5 * ((A - T) ** 2).sum(dim=1)
+        if weights is not None:
+            s = torch.tensor(weights, dtype=self.dtype)
+            total = (s * per_sample).sum()
+            return total / s.sum() if reduction == "mean" else total
+        return per_sample.mean() if reduction == "mean" else per_sample.sum()
+
+    def gradients(self) -> list[dict[str, np.ndarray | None]]:
+        """Per layer, autograd's ∂C/∂W (a bias unit's column last), ∂C/∂b, ∂C/∂γ, ∂C/∂β."""
+        out = []
+        for layer, linear, norm in zip(self.net.layers, self.linears, self.norms, strict=True):
+            dW = linear.weight.grad.numpy()
+            db = None if linear.bias is None else linear.bias.grad.numpy()
+            if layer.has_unit:
+                dW, db = np.hstack([dW, db[:, None]]), None
+            out.append({"W": dW, "b": db,
+                        "gamma": None if norm is None else norm.weight.grad.numpy(),
+                        "beta": None if norm is None else norm.bias.grad.numpy()})
+        return out
+
+    def zero_grad(self) -> None:
+        self.sequential.zero_grad(set_to_none=True)
+
+    def trainable(self) -> list[Any]:
+        """The parameters an optimizer moves: all but frozen biases (which deltaprop keeps)."""
+        frozen = {id(linear.bias) for layer, linear in zip(self.net.layers, self.linears,
+                                                           strict=True)
+                  if layer.bias == "frozen"}
+        return [p for p in self.sequential.parameters() if id(p) not in frozen]

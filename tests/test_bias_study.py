@@ -94,3 +94,13 @@ def test_plot_writes_png(circles, tmp_path) -> None:
 def test_bad_arguments(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         bias_study.run("circles", epochs=1, **kwargs)
+
+
+def test_none_with_batch_norm_row() -> None:
+    """Seed 003's question a third way: no bias, batch norm's β shifting instead — a row of
+    its own, trained with batch norm in the hidden layers, and it learns circles (the offset
+    a bias would give comes from β), unlike plain none (test above)."""
+    study = bias_study.run("circles", seeds=2, epochs=15, modes=("none", "none+batch-norm"))
+    bn = study.row("none+batch-norm")
+    assert bn.val_accuracy.mean >= study.row("none").val_accuracy.mean + 0.2
+    assert "none+batch-norm" in bias_study.BATCH_NORM_MODES

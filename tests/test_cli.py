@@ -20,7 +20,8 @@ import pytest
 
 import deltaprop as dp
 from conftest import run_cli as run
-from deltaprop import cli, datasets, jobs
+from deltaprop import cli, datasets, io, jobs, schedules
+from deltaprop.errors import ModelFileError
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -206,6 +207,10 @@ def test_help_subprocess_is_quick_to_import(tmp_path: Path) -> None:
         (["train", "--hidden", "12,x"], "--hidden"),
         (["train", "--hidden", "0"], "--hidden"),
         (["train", "--bias", "sometimes"], "--bias"),
+        (["train", "--dropout", "1.5"], "--dropout"),
+        (["train", "--dropout", "0.2,x"], "--dropout"),
+        (["train", "--l1", "-1"], "--l1"),
+        (["train", "--max-norm", "0"], "--max-norm"),
         (["nonsense"], "No such command"),
         (["info"], "MODEL"),
         (["predict", "m.safetensors"], "INPUT"),
@@ -234,6 +239,10 @@ def test_bad_command_line_subprocess(tmp_path: Path) -> None:
         (["train", "--data", "iris", "--optimizer", "lion", "--quiet"], "lion"),
         (["train", "--data", "iris", "--optimizer", "adam", "--momentum", "0.9", "--quiet"],
          "--momentum"),
+        (["train", "--data", "iris", "--hidden", "8,8", "--dropout", "0.1,0.2,0.3", "--quiet"],
+         "`dropout` needs 2 entries"),
+        (["train", "--data", "iris", "--batch-norm", "--batch-size", "1", "--quiet"],
+         "batch normalization needs batches of at least 2 samples"),
     ],
 )
 def test_impossible_settings_exit_1(argv: list[str], fragment: str, tmp_path: Path,
@@ -339,6 +348,10 @@ RESUME_SETTINGS = {
     "adam-patience": ["--lr", "0.05", "--patience", "2"],
     "sgd-patience-float64": ["--optimizer", "sgd", "--lr", "0.3", "--patience", "2",
                              "--dtype", "float64", "--bias", "unit"],
+    # the masks' generator, batch norm's running statistics and γ/β's optimizer state, and
+    # the early stopper's best weights with the running statistics
+    "regularized": ["--dropout", "0.3", "--batch-norm", "--l1", "1e-4", "--max-norm", "2",
+                    "--patience", "2", "--lr", "0.01"],
 }
 
 
@@ -364,11 +377,13 @@ def test_resume_is_bitwise_identical(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert meta_a["test"] == meta_b["test"]
 
 
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
 def test_resume_after_a_killed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
-    """Ctrl-C right after epoch 3's checkpoint; --resume alone finishes the same 6 epochs."""
+                                   capsys: pytest.CaptureFixture[str], schedule: str) -> None:
+    """Ctrl-C right after epoch 3's checkpoint; --resume alone finishes the same 6 epochs
+    (with --schedule cosine the resumed epochs continue the same annealing)."""
     common = ["--data", "digits", "--hidden", "24", "--epochs", "6", "--checkpoint-every", "3",
-              "--optimizer", "sgd", "--momentum", "0.5", "--quiet"]
+              "--optimizer", "sgd", "--momentum", "0.5", "--quiet", "--schedule", schedule]
     a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
     status, _, err = run(["train", *common, "--out", str(a)], capsys)
     assert status == 0, err
@@ -386,10 +401,27 @@ def test_resume_after_a_killed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.undo()
     assert status == 130, err
     assert b.read_bytes() == b"an older model"  # the interrupted run saved no model
+    saved = io.load_checkpoint(tmp_path / "b.ckpt.safetensors")[1]
+    assert ("schedule" in saved) == (schedule == "cosine")  # the schedule's state travels
+    if schedule == "cosine":  # and fits only the schedule it was saved for
+        with pytest.raises(ModelFileError, match="schedule state does not fit"):
+            io.restore_schedule(tmp_path / "b.ckpt.safetensors", saved, schedules.StepLR(1))
     status, _, err = run(["train", "--resume", str(tmp_path / "b.ckpt.safetensors"),
                           "--quiet", "--out", str(b)], capsys)
     assert status == 0, err
     _assert_bitwise_equal(a, b)
+
+
+def test_cosine_schedule_anneals_the_learning_rate(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """η_e = ½ η_0 (1 + cos(π e / E)) from --lr, epoch by epoch (torch's CosineAnnealingLR)."""
+    status, text, err = run(["train", "--data", "iris", "--epochs", "4", "--lr", "0.01",
+                             "--schedule", "cosine", "--json",
+                             "--out", str(tmp_path / "m.safetensors")], capsys)
+    assert status == 0, err
+    lrs = json.loads(text)["history"]["lr"]
+    np.testing.assert_allclose(lrs, [0.005 * (1 + np.cos(np.pi * e / 4)) for e in range(4)],
+                               rtol=1e-15)
 
 
 def test_resume_from_a_plain_model_is_an_error(tmp_path: Path,
@@ -568,3 +600,43 @@ def test_predict_on_a_headerless_training_file(tmp_path: Path,
     assert status == 0, err
     rows = out.splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == list(dp.load(model).predict(iris.data))
+
+
+def test_train_with_dropout_batch_norm_l1_and_max_norm(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The flags reach the network and the optimizer, the file keeps them, info shows them,
+    and the command's predictions are dp.load's."""
+    out = tmp_path / "m.safetensors"
+    status, text, err = run(["train", "--data", "digits", "--hidden", "32,16", "--epochs", "10",
+                             "--dropout", "0.2,0.1", "--batch-norm", "--l1", "1e-5",
+                             "--max-norm", "3", "--json", "--out", str(out)], capsys)
+    assert status == 0, err
+    summary = json.loads(text)
+    assert summary["network"]["dropout"] == [0.2, 0.1]
+    assert summary["network"]["batch_norm"] == [True, True]
+    assert summary["network"]["bias"] == ["none", "none", "learned"]
+    assert summary["test"]["accuracy"] > 0.85  # 0.913 measured (0.909 without the four flags)
+    model = dp.load(out)
+    assert model.meta["optimizer"]["l1"] == 1e-5 and model.meta["optimizer"]["max_norm"] == 3
+    for layer in model.network.layers:
+        assert np.all(np.linalg.norm(layer.W_in, axis=1) <= 3 * (1 + 1e-6))
+    status, text, _ = run(["info", str(out), "--json"], capsys)
+    layers = json.loads(text)["layers"]
+    assert [row["batch_norm"] for row in layers] == [True, True, False]
+    assert [row["dropout"] for row in layers] == [0.2, 0.1, 0.0]
+    status, text, _ = run(["info", str(out)], capsys)
+    assert "batch norm" in text and "dropout" in text
+    digits = datasets.load("digits", seed=0)
+    status, text, _ = run(["evaluate", str(out), "--data", "digits", "--json"], capsys)
+    assert json.loads(text)["accuracy"] == pytest.approx(summary["test"]["accuracy"], abs=0)
+    assert digits.X_test.shape[0] == json.loads(text)["samples"]
+
+
+def test_explain_and_gradcheck_with_batch_norm(capsys: pytest.CaptureFixture[str]) -> None:
+    status, text, err = run(["gradcheck", "--batch-norm", "--batch", "4", "--sizes", "3,4,2"],
+                            capsys)
+    assert status == 0, err
+    assert "γ" in text and "β" in text and "PASS" in text
+    status, _, err = run(["explain", "--model", "m.safetensors", "--data", "digits",
+                          "--batch-norm"], capsys)
+    assert status == 2 and "--batch-norm applies to the demo network" in one_line_error(err)

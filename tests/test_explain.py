@@ -190,3 +190,57 @@ def test_trace_is_a_read_only_snapshot() -> None:
             array[0] = 1.0
     assert last.l == len(trace.layers) and last.dC_da.shape == last.a.shape == (2, 2)
     assert trace.layers[0].dC_da is None and trace.layers[0].b is None
+
+
+def test_dropout_shows_the_mask_and_its_effect_on_delta(capsys) -> None:
+    """--dropout: the mask is the one backprop drew from the network's generator; a and
+    ∂C/∂a are multiplied by m/(1 − p); a dropped neuron's δ is 0; loss_after reuses the mask."""
+    code, out, _ = run(capsys, "explain", "--format", "json", "--dropout", "0.5",
+                       "--sizes", "2,4,2", "--batch", "3", "--seed", "1")
+    assert code == 0
+    result = json.loads(out)
+    net, X, Y = explain.demo_problem((2, 4, 2), m=3, seed=1, dropout=0.5)
+    g = net.copy().backprop(X, Y, dropout=True)
+    hidden = result["layers"][0]
+    mask = np.array(hidden["dropout"]["mask"])
+    np.testing.assert_array_equal(mask, g.masks[0])
+    assert (mask == 0).any() and (mask == 1).any()
+    np.testing.assert_allclose(hidden["a"], np.array(hidden["dropout"]["sigma"]) * mask / 0.5,
+                               rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(hidden["dropout"]["dC_da_masked"],
+                               np.array(hidden["dropout"]["dC_da"]) * mask / 0.5,
+                               rtol=RTOL, atol=ATOL)
+    delta = np.array(hidden["delta"])
+    np.testing.assert_allclose(delta, g.delta[0], rtol=RTOL, atol=ATOL)
+    assert np.all(delta[mask == 0] == 0)
+    assert result["loss"] == pytest.approx(g.loss, rel=RTOL)
+    _, text, _ = run(capsys, "explain", "--dropout", "0.5")
+    assert "dropout mask m^1" in text and "m^1 / (1 − p)" in text
+
+
+def test_batch_norm_delta_through_the_batch_statistics(capsys) -> None:
+    """--batch-norm: μ, σ², ẑ, z̃ recomputed by hand; δ = γ/√(σ² + ε)(g − mean g − ẑ mean(g ẑ))
+    from the shown ∂C/∂z̃ = g; ∂C/∂γ, ∂C/∂β; the δ rows sum to 0 (a bias would learn nothing)."""
+    code, out, _ = run(capsys, "explain", "--format", "json", "--batch-norm", "--batch", "4",
+                       "--sizes", "2,3,2", "--reduction", "sum")
+    assert code == 0
+    result = json.loads(out)
+    hidden = result["layers"][0]
+    bn = hidden["batch_norm"]
+    assert hidden["bias"]["mode"] == "none"  # batch norm's default
+    Z = np.array(hidden["z"])
+    mu, var = Z.mean(axis=0), Z.var(axis=0)
+    z_hat = (Z - mu) / np.sqrt(var + 1e-5)
+    close = {"rtol": RTOL, "atol": ATOL}
+    np.testing.assert_allclose(bn["z_hat"], z_hat, **close)
+    np.testing.assert_allclose(bn["z_tilde"], np.array(bn["gamma"]) * z_hat + bn["beta"], **close)
+    g = np.array(bn["dC_dz_tilde"])
+    gamma = np.array(bn["gamma"])
+    delta = gamma / np.sqrt(var + 1e-5) * (g - g.mean(axis=0) - z_hat * (g * z_hat).mean(axis=0))
+    np.testing.assert_allclose(hidden["delta"], delta, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(bn["dgamma"], (g * z_hat).sum(axis=0), **close)  # r = 1
+    np.testing.assert_allclose(bn["dbeta"], g.sum(axis=0), **close)
+    np.testing.assert_allclose(hidden["delta_sum"], 0, atol=1e-15)
+    np.testing.assert_allclose(bn["gamma_new"], gamma - 0.5 * np.array(bn["dgamma"]), **close)
+    _, text, _ = run(capsys, "explain", "--batch-norm", "--batch", "3")
+    assert "(BN) ẑ^1" in text and "through the batch's μ and σ²" in text

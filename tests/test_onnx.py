@@ -147,3 +147,26 @@ def test_sklearn_estimator_network_exports(rng):
         clf.fit(X, y)
     got = run(onnx_export.to_model(clf.network_), X)
     np.testing.assert_allclose(got[:, 0], clf.predict_proba(X)[:, 1], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_batch_norm_exports_and_dropout_does_not(rng, hidden, dtype, tmp_path):
+    """BatchNormalization with the running statistics between Gemm and σ; no Dropout node;
+    onnxruntime answers as predict (eval mode) on raw rows, for a Model with scaling too."""
+    net = dp.Network([4, 6, 5, 3], activation=hidden, dtype=dtype, seed=1, batch_norm=True,
+                     dropout=[0.5, 0.2])
+    X = (3 * rng.normal(size=(60, 4)) + 1).astype(dtype)
+    y = rng.integers(0, 3, 60)
+    model = dp.Model(net)
+    model.fit(X, y, epochs=2, batch_size=10, verbose=0)  # running statistics ≠ 0 and 1
+    assert not np.allclose(net.layers[0].norm.running_var, 1)
+    proto = onnx_export.to_model(model)
+    ops = [node.op_type for node in proto.graph.node]
+    assert ops.count("BatchNormalization") == 2 and "Dropout" not in ops
+    got = run(proto, X)
+    np.testing.assert_allclose(got, model.outputs(X), rtol=0, atol=ATOL[dtype])
+    path = tmp_path / "bn.safetensors"
+    model.save(path)
+    np.testing.assert_allclose(run(onnx_export.to_model(io.load(path)), X), got, rtol=0,
+                               atol=ATOL[dtype])

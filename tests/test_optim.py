@@ -19,6 +19,7 @@ import contextlib
 import math
 import tracemalloc
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -744,3 +745,136 @@ def test_lbfgs_non_finite_loss_keeps_the_starting_weights() -> None:
 def test_lbfgs_bad_arguments(make, message) -> None:
     with pytest.raises(ValueError, match=message):
         make()
+
+
+# ----------------------------------------------------------------- L1 and max-norm
+class RegularizedTwin(TorchTwin):
+    """The torch twin with L1 and max-norm written out in torch, around torch's own step.
+
+    L1: λ₁·sign(θ) added to ``.grad`` of the regularized group (weights; biases with
+    ``decay_bias``) before ``step()`` — the subgradient autograd gives for λ₁Σ|θ|. Max-norm
+    after ``step()``: per layer, the rows of the regularized parts of W (and b) together are
+    scaled by min(1, c/‖row‖), the rule of Srivastava et al. (2014).
+    """
+
+    def __init__(self, net: dp.Network, config: str, lam: float, decay_bias: bool,
+                 l1: float, c: float) -> None:
+        super().__init__(net, config, lam, decay_bias)
+        self.l1, self.c = l1, c
+        self.regularized = {id(p) for p in self.opt.param_groups[0]["params"]}
+
+    def step(self, g: Gradients) -> None:
+        for p, kind, i, index in self.entries:
+            grad = torch.tensor((g.dW if kind == "W" else g.db)[i][index])
+            if id(p) in self.regularized:
+                grad = grad + self.l1 * torch.sign(p.detach())
+            p.grad = grad
+        self.opt.step()
+        with torch.no_grad():
+            layers = sorted({i for _, _, i, _ in self.entries})
+            for i in layers:
+                parts = [p if p.ndim == 2 else p[:, None] for p, _, j, _ in self.entries
+                         if j == i and id(p) in self.regularized]
+                norm = torch.sqrt(sum((q * q).sum(dim=1) for q in parts))
+                scale = torch.clamp(self.c / norm, max=1.0)
+                for p, _, j, _ in self.entries:
+                    if j == i and id(p) in self.regularized:
+                        p.mul_(scale if p.ndim == 1 else scale[:, None])
+
+
+@pytest.mark.parametrize("bias", BIASES)
+@pytest.mark.parametrize("decay", DECAYS)
+@pytest.mark.parametrize("config", ["sgd", "sgd-momentum", "adagrad", "rmsprop-momentum",
+                                    "adam", "adamw", "nadam"])
+def test_l1_and_max_norm_match_torch_over_20_steps(config: str, decay: str, bias: str,
+                                                   rng: np.random.Generator) -> None:
+    """L1 with and without L2, max-norm tight enough to bind: 20 steps agree to 1e-10.
+
+    float64 on both sides; only the order of a few additions differs (≈ 1e-16 a step).
+    """
+    lam, decay_bias = DECAYS[decay]
+    net = make_net(BIASES[bias])
+    frozen = {i: layer.b.copy() for i, layer in enumerate(net.layers) if layer.bias == "frozen"}
+    c = 0.8  # rows of 4-5 weights start near norm 1: the constraint binds from step 1
+    with torch_default_dtype("float64"):
+        twin = RegularizedTwin(net, config, lam, decay_bias, l1=0.02, c=c)
+        name, hyper = CONFIGS[config]
+        opt = optim.get(name)(**hyper, weight_decay=lam, decay_bias=decay_bias, l1=0.02, max_norm=c)
+        clipped = 0
+        for X, y in batches(rng, 20):
+            g = net.backprop(X, y)
+            twin.step(g)
+            opt.step(net, g)
+            norms = np.concatenate([row_norms(layer, decay_bias) for layer in net.layers])
+            assert np.all(norms <= c * (1 + 1e-12))
+            clipped += int(np.isclose(norms, c, rtol=1e-12, atol=0).sum())
+    twin.assert_matches(net, rtol=1e-10)
+    assert clipped > 0  # the constraint did act
+    for i, b0 in frozen.items():
+        np.testing.assert_array_equal(net.layers[i].b, b0)
+
+
+def row_norms(layer: Any, with_bias: bool) -> np.ndarray:
+    """‖w_k‖ per neuron: W's row without the bias unit column, or with it and b_k."""
+    rows = layer.W if with_bias else layer.W_in
+    square = (rows**2).sum(axis=1)
+    if with_bias and layer.bias == "learned":
+        square = square + layer.b**2
+    return np.sqrt(square)
+
+
+def test_l1_zero_and_no_max_norm_are_bit_identical(rng: np.random.Generator) -> None:
+    a, b = make_net(["learned", "unit"]), make_net(["learned", "unit"])
+    opt_a = optim.Adam(lr=0.01, weight_decay=0.01)
+    opt_b = optim.Adam(lr=0.01, weight_decay=0.01, l1=0.0, max_norm=None)
+    for X, y in batches(rng, 5):
+        opt_a.step(a, a.backprop(X, y))
+        opt_b.step(b, b.backprop(X, y))
+    for (_, u), (_, v) in zip(a.parameters(), b.parameters(), strict=True):
+        np.testing.assert_array_equal(u, v)
+    assert opt_a.hyperparameters() == opt_b.hyperparameters()  # nothing new to say
+
+
+def test_l1_pulls_weights_to_zero_and_skips_biases(rng: np.random.Generator) -> None:
+    """With a zero data gradient, plain SGD + L1 moves each weight by η λ₁ toward 0 and
+    leaves biases alone (``decay_bias=False``)."""
+    net = make_net("learned")
+    W0, b0 = net.layers[0].W.copy(), net.layers[0].b.copy()
+    g = net.backprop(*next(batches(rng, 1)))
+    for arrays in (g.dW, g.db):
+        for a in arrays:
+            a[...] = 0
+    optim.SGD(lr=0.1, l1=0.01).step(net, g)
+    np.testing.assert_allclose(net.layers[0].W, W0 - 0.1 * 0.01 * np.sign(W0), rtol=1e-15)
+    np.testing.assert_array_equal(net.layers[0].b, b0)
+
+
+def test_max_norm_leaves_rows_inside_the_ball_untouched() -> None:
+    net = make_net("learned", sizes=[3, 2])
+    W = net.layers[0].W
+    W[...] = [[0.3, 0.4, 0.0], [3.0, 4.0, 0.0]]  # norms 0.5 and 5
+    g = net.backprop(np.zeros((2, 3)), np.array([0, 1]))
+    for a in (*g.dW, *g.db):
+        a[...] = 0
+    optim.SGD(lr=0.1, max_norm=1.0).step(net, g)
+    np.testing.assert_array_equal(W[0], [0.3, 0.4, 0.0])
+    np.testing.assert_allclose(W[1], [0.6, 0.8, 0.0], rtol=1e-15)
+
+
+def test_l1_and_max_norm_survive_a_state_dict_round_trip() -> None:
+    opt = optim.SGD(lr=0.1, momentum=0.9, l1=1e-4, max_norm=3.0)
+    fresh = optim.SGD()
+    fresh.load_state_dict(opt.state_dict())
+    assert (fresh.l1, fresh.max_norm) == (1e-4, 3.0)
+    assert isinstance(fresh.l1, float) and isinstance(fresh.max_norm, float)
+
+
+@pytest.mark.parametrize(("hyper", "message"), [
+    ({"l1": -1e-3}, "`l1` must be >= 0"),
+    ({"max_norm": 0.0}, "`max_norm` must be > 0"),
+    ({"max_norm": -2.0}, "`max_norm` must be > 0"),
+    ({"l1": "a lot"}, "`l1` must be a number"),
+])
+def test_bad_l1_and_max_norm_are_refused(hyper: dict, message: str) -> None:
+    with pytest.raises(ValueError if "number" not in message else TypeError, match=message):
+        optim.Adam(**hyper)

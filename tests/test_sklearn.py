@@ -515,3 +515,21 @@ def test_n_iter_no_change_inf_runs_to_max_iter():
         clf = MLPClassifier((4,), tol=1e9, max_iter=12, n_iter_no_change=np.inf,
                             random_state=0).fit(X, y)
     assert clf.n_iter_ == 12 and clf._no_improvement_count == 11
+
+
+def test_dropout_and_batch_norm_are_extra_parameters():
+    """Off by default (scikit-learn's behaviour); when set they reach the network, train,
+    and take part in get_params/clone like any parameter."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    plain = MLPClassifier(hidden_layer_sizes=(32,), random_state=0)
+    assert plain.get_params()["dropout"] == 0.0 and plain.get_params()["batch_norm"] is False
+    clf = MLPClassifier(hidden_layer_sizes=(64, 32), random_state=0, max_iter=30, tol=0.1,
+                        dropout=0.2, batch_norm=True, bias="none")
+    clf = clone(clf).fit(X[:1200], y[:1200])
+    net = clf.network_
+    assert [layer.dropout for layer in net.layers] == [0.2, 0.2, 0.0]
+    assert [layer.norm is not None for layer in net.layers] == [True, True, False]
+    assert clf.score(X[1200:], y[1200:]) > 0.85  # 0.899 measured (11 epochs, then tol stops)
+    with pytest.raises(InvalidParameterError):
+        MLPClassifier(dropout=1.5).fit(X[:100], y[:100])

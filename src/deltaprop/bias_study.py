@@ -7,6 +7,9 @@ trained with the bias
 - ``unit``: a bias unit (constant activation 1) with learned weights — must equal ``learned``;
 - ``frozen-0`` / ``frozen-1``: b fixed at 0 or 1, never updated (seed 003's question);
 - ``none``: no bias at all (z = W a);
+- ``none+batch-norm``: no bias, batch normalization between z and σ in the hidden layers:
+  its learned shift β plays the bias's part (a bias before it would be subtracted again with
+  the batch mean — seed 003's question answered a third way);
 - ``layer-sum``: seed 002's *mistaken* rule, every bias of a layer corrected by the sum of the
   layer's δs (:func:`deltaprop.gradcheck.layer_sum_bias_gradient`), applied through ``fit``'s
   ``gradient_hook``. It is a teaching variant and lives only here: training elsewhere never
@@ -45,8 +48,11 @@ MODES: dict[str, tuple[str, float, bool]] = {
     "frozen-0": ("frozen", 0.0, False),
     "frozen-1": ("frozen", 1.0, False),
     "none": ("none", 0.0, False),
+    "none+batch-norm": ("none", 0.0, False),
     "layer-sum": ("learned", 0.0, True),
 }
+#: Modes whose hidden layers normalise z over the batch.
+BATCH_NORM_MODES = frozenset({"none+batch-norm"})
 VALIDATION_FRACTION = 0.2
 DATA_SEED = 0
 
@@ -449,7 +455,7 @@ def run(
                 progress(mode, seed)
             net = Network(sizes, activation=activation, output="softmax",
                           loss="cross_entropy", bias=bias, bias_init=bias_init, dtype=dtype,
-                          seed=seed)
+                          seed=seed, batch_norm=mode in BATCH_NORM_MODES)
             histories.append(fit(net, X_tr, y_tr, epochs=epochs, batch_size=batch_size,
                                  optimizer=optim.SGD(lr=lr, momentum=0.9),
                                  validation_data=(X_val, y_val), verbose=0,

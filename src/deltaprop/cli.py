@@ -66,6 +66,19 @@ def _hidden(ctx: click.Context, param: click.Parameter, value: str) -> list[int]
     return sizes
 
 
+def _rates(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...]:
+    """``--dropout 0.2`` or ``0.2,0.5``: numbers in [0, 1)."""
+    if value is None:
+        return ()
+    try:
+        rates = tuple(float(s) for s in value.split(",") if s.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected rates like 0.2 or 0.2,0.5; got {value!r}") from None
+    if not rates or any(not 0 <= p < 1 for p in rates):
+        raise click.BadParameter(f"rates must be in [0, 1); got {value!r}")
+    return rates
+
+
 def _data_options(f: Any) -> Any:
     f = click.option(
         "--data-dir",
@@ -104,6 +117,9 @@ def _data_options(f: Any) -> Any:
 @click.option("--lr", type=float, default=None,
               help="Learning rate (default: 0.001; sgd 0.05 — the command's own default, where "
               "deltaprop.optim.SGD() has 0.01).")
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), default="constant",
+              show_default=True, help="Learning rate over the epochs: constant, or cosine "
+              "annealing from --lr to 0 at the last epoch.")
 @click.option("--momentum", type=float, default=None,
               help="Momentum (sgd, rmsprop; default: sgd 0.9 — the command's own default, where "
               "deltaprop.optim.SGD() has 0).")
@@ -111,12 +127,22 @@ def _data_options(f: Any) -> Any:
               help="Samples per step; 1 is online learning, 0 the full batch.")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--bias", type=click.Choice(["learned", "frozen", "none", "unit"]),
-              default="learned", show_default=True, help="Bias mode of every layer.")
+              default=None, help="Bias mode of every layer (default: learned; none in "
+              "layers with --batch-norm, whose β plays its part).")
 @click.option("--bias-init", type=float, default=0.0, show_default=True)
 @click.option("--init", "init", default="he_normal", show_default=True, help="Weight init.")
 @click.option("--weight-decay", type=float, default=0.0, show_default=True)
 @click.option("--decay-bias/--no-decay-bias", default=False, show_default=True,
-              help="Let weight decay act on biases too.")
+              help="Let weight decay, --l1 and --max-norm act on biases too.")
+@click.option("--dropout", callback=_rates, default=None, metavar="P[,P…]",
+              help="Dropout: drop each hidden neuron with probability P in training "
+              "(one P for all hidden layers, or one per hidden layer).")
+@click.option("--l1", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="L1 penalty λ₁: λ₁·sign(w) added to the gradient.")
+@click.option("--max-norm", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="After each update, rescale every neuron's incoming weights to norm <= C.")
+@click.option("--batch-norm", is_flag=True,
+              help="Batch normalization between z and σ in every hidden layer.")
 @click.option("--reduction", type=click.Choice(["mean", "sum"]), default="mean",
               show_default=True, help="Batch gradient: mean or sum of per-sample gradients.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
@@ -151,6 +177,7 @@ def train(**opts: Any) -> None:
       deltaprop train --data my.csv --target label --hidden 32 --plot curves.png
       deltaprop train --data tfidf.npz --target labels.npy   # scipy.sparse.save_npz rows
       deltaprop train --optimizer sgd --lr 0.1 --momentum 0.9 --bias unit
+      deltaprop train --data fashion-mnist --hidden 1024,1024 --batch-norm --dropout 0.3
       deltaprop train --checkpoint-every 5 --out m.safetensors   # then --resume m.ckpt.safetensors
     """
     from deltaprop import jobs
@@ -266,9 +293,13 @@ def _teach_options(f: Any) -> Any:
         click.option("--loss", default="mse", show_default=True,
                      help="mse, cross_entropy (softmax output) or binary_cross_entropy."),
         click.option("--bias", type=click.Choice(["learned", "frozen", "none", "unit"]),
-                     default="learned", show_default=True, help="Bias mode of every layer."),
+                     default=None, help="Bias mode of every layer (default: learned; none "
+                     "with --batch-norm)."),
         click.option("--bias-init", type=float, default=None,
                      help="Every bias's value (default: small random values, 2 decimals)."),
+        click.option("--batch-norm", is_flag=True,
+                     help="Batch normalization between z and σ in the hidden layers (their "
+                     "bias then defaults to none)."),
         click.option("--batch", type=int, default=2, show_default=True,
                      help="Samples in the mini-batch."),
         click.option("--reduction", type=click.Choice(["mean", "sum"]), default="mean",
@@ -292,6 +323,10 @@ def _teach_problem(opts: dict[str, Any]) -> Any:
 
     if opts["batch"] < 1:
         raise click.BadParameter(f"must be >= 1; got {opts['batch']}", param_hint="--batch")
+    if opts["model"] and (opts["batch_norm"] or opts.get("dropout")):
+        flag = "--batch-norm" if opts["batch_norm"] else "--dropout"
+        raise click.UsageError(f"{flag} applies to the demo network, not to --model (a saved "
+                               "model's own batch norm and dropout are traced)")
     if opts["model"]:
         if not opts["data"]:
             raise click.UsageError("--model needs --data NAME (the samples to run it on)")
@@ -301,7 +336,8 @@ def _teach_problem(opts: dict[str, Any]) -> Any:
         raise click.UsageError("--data applies only with --model")
     return explain_module.demo_problem(
         opts["sizes"], activation=opts["activation"], output=opts["output"], loss=opts["loss"],
-        bias=opts["bias"], bias_init=opts["bias_init"], m=opts["batch"], seed=opts["seed"])
+        bias=opts["bias"], bias_init=opts["bias_init"], m=opts["batch"], seed=opts["seed"],
+        dropout=opts.get("dropout") or 0.0, batch_norm=opts["batch_norm"])
 
 
 @cli.command()
@@ -312,6 +348,9 @@ def _teach_problem(opts: dict[str, Any]) -> Any:
               "as JSON.")
 @click.option("--force", is_flag=True,
               help="Print layers of more than 8 neurons or batches of more than 4 samples.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0,
+              show_default=True, help="Drop hidden neurons with this probability: the step "
+              "shows the mask m and (8) with m/(1 − p).")
 def explain(**opts: Any) -> None:
     """One forward pass, backward pass and SGD step, every number with its equation.
 
@@ -327,6 +366,8 @@ def explain(**opts: Any) -> None:
       deltaprop explain --bias frozen --format markdown
       deltaprop explain --sizes 3,4,3 --activation tanh --output softmax --loss cross_entropy
       deltaprop explain --model m.safetensors --data circles --batch 3
+      deltaprop explain --dropout 0.5                   # the mask and its effect on δ
+      deltaprop explain --batch-norm --batch 3          # δ through the batch statistics
     """
     from deltaprop import explain as explain_module
     from deltaprop import report
@@ -400,7 +441,7 @@ def gradcheck(**opts: Any) -> None:
 @click.option("--subset", type=int, default=None,
               help="Training samples used (default: 12000 for fashion-mnist/mnist, else all).")
 @click.option("--modes", default=",".join(["learned", "unit", "frozen-0", "frozen-1", "none",
-                                           "layer-sum"]), show_default=True)
+                                           "none+batch-norm", "layer-sum"]), show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float64",
               show_default=True)
 @click.option("--out-plot", type=click.Path(dir_okay=False), default=None,
@@ -412,7 +453,8 @@ def bias_study(**opts: Any) -> None:
     """Seed 003's experiment: the same network trained with each bias treatment.
 
     Modes: learned, unit (a bias unit with constant activation 1), frozen-0 and frozen-1
-    (never updated), none, and layer-sum (seed 002's mistaken rule, teaching only). Prints
+    (never updated), none, none+batch-norm (no bias; batch norm's β shifts instead), and
+    layer-sum (seed 002's mistaken rule, teaching only). Prints
     final train/validation loss and accuracy (mean ± std over seeds), epochs to reach a
     target accuracy, and the memory biases take next to weights. Defaults per data set keep
     a run near a minute on 2 cores (fashion-mnist/mnist use a training subset; the output

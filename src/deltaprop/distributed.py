@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from deltaprop import training
-from deltaprop.errors import DeltapropError
+from deltaprop.errors import ConfigError, DeltapropError
 from deltaprop.network import Network
 from deltaprop.workspace import Workspace
 
@@ -338,6 +338,11 @@ def fit(
     """
     comm = comm if comm is not None else world()
     with abort_on_error(comm):
+        if net.has_batch_norm or net.has_dropout:
+            # The exchanged buffer holds ∇W and ∇b only, each rank's batch statistics are its
+            # own, and masks drawn on every rank would advance the generators apart.
+            raise ConfigError("distributed training does not support batch normalization or "
+                              "dropout yet; train them on one process")
         n = net.check_X(X).shape[0]
         check_same_start(net, n, comm)
         broadcast_parameters(net, comm)

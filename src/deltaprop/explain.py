@@ -19,6 +19,14 @@ or averages over *samples*, never over a layer's neurons). A ``frozen`` bias's g
 reported with ``bias_applied=False``; a ``unit`` layer's bias unit (constant activation 1)
 and its weights — W's last column — are reported as :class:`BiasUnitTrace`.
 
+With dropout (p > 0) the step drops neurons as training does: the layer's
+:class:`DropoutTrace` holds p, the mask m, σ(z) before it, and ∂C/∂a before and after
+⊙ m/(1 − p) — eq. (8) with dropout; a dropped neuron's δ is 0. With batch norm its
+:class:`BatchNormTrace` holds the batch's μ and σ², ẑ, γ, β, z̃ = γ ẑ + β (what σ reads),
+∂C/∂z̃, ∂C/∂γ, ∂C/∂β and their new values, and ``delta`` is δ = ∂C/∂z, through the batch
+statistics (docs/backprop.md). ẑ, z̃ and σ(z̃) are recomputed from backprop's z with the
+batch's statistics; a is the (masked) activation backprop ran.
+
 Layers are numbered as in the seeds (``LayerTrace.l``: 1 … L). Matrices are read-only
 float64 NumPy arrays, one row per sample (or per neuron, for W): a trace is a snapshot that
 Python code (a notebook, the playground's step view) can compute with, and
@@ -81,10 +89,12 @@ def demo_problem(
     activation: str = "sigmoid",
     output: str = "sigmoid",
     loss: str = "mse",
-    bias: str = "learned",
+    bias: str | None = None,
     bias_init: float | None = None,
     m: int = 2,
     seed: int = 0,
+    dropout: float = 0.0,
+    batch_norm: bool = False,
 ) -> tuple[Network, np.ndarray, np.ndarray]:
     """A small float64 network and batch whose numbers can be checked by hand.
 
@@ -92,6 +102,9 @@ def demo_problem(
     :data:`DEMO_DECIMALS` decimals. Biases (and a bias unit's weights) are ``bias_init`` if
     given, else drawn and rounded too, so that no bias is a trivial 0. Targets are class
     labels for a cross-entropy loss, one-hot rows of random classes otherwise.
+
+    ``bias``, ``dropout`` and ``batch_norm`` are ``Network``'s: the bias defaults to
+    ``learned``, but ``none`` in batch-normalised layers.
 
     Returns
     -------
@@ -103,7 +116,7 @@ def demo_problem(
     net = Network(
         list(sizes), activation=activation, output=output, loss=loss, bias=bias,
         bias_init=0.0 if bias_init is None else bias_init, init="glorot_uniform",
-        dtype="float64", seed=seed,
+        dtype="float64", seed=seed, dropout=dropout, batch_norm=batch_norm,
     )
     rng = np.random.default_rng([seed, 1])  # apart from the network's own generator
     for layer in net.layers:
@@ -175,6 +188,86 @@ class BiasUnitTrace:
 
 
 @dataclass(frozen=True, eq=False)
+class DropoutTrace:
+    """Dropout in one hidden layer: the mask and eqs. (2) and (8) with it.
+
+    Attributes
+    ----------
+    p : float
+        The probability of dropping each neuron.
+    mask : ndarray of shape (m, n_l)
+        m^l: 1 where the neuron was kept for that sample, 0 where it was dropped.
+    sigma : ndarray of shape (m, n_l)
+        σ(z̃) before the mask; the layer's ``a`` is σ ⊙ m/(1 − p).
+    dC_da : ndarray of shape (m, n_l)
+        (8) ∂C/∂a^l = (W^{l+1})ᵀ δ^{l+1} per sample.
+    dC_da_masked : ndarray of shape (m, n_l)
+        (8) ⊙ m/(1 − p): what σ' multiplies; 0 for a dropped neuron.
+    """
+
+    p: float
+    mask: Array
+    sigma: Array
+    dC_da: Array
+    dC_da_masked: Array
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"p": self.p, "mask": _list(self.mask), "sigma": _list(self.sigma),
+                "dC_da": _list(self.dC_da), "dC_da_masked": _list(self.dC_da_masked)}
+
+
+@dataclass(frozen=True, eq=False)
+class BatchNormTrace:
+    """Batch normalization in one hidden layer: forward, backward and the step.
+
+    Attributes
+    ----------
+    eps : float
+        ε under the root (1e-5).
+    mu, var : ndarray of shape (n_l,)
+        The batch's μ = (1/m) Σ_x z and σ² = (1/m) Σ_x (z − μ)².
+    z_hat : ndarray of shape (m, n_l)
+        ẑ = (z − μ)/√(σ² + ε).
+    gamma, beta : ndarray of shape (n_l,)
+        γ and β before the step.
+    z_tilde : ndarray of shape (m, n_l)
+        z̃ = γ ẑ + β, what σ reads.
+    dC_da : ndarray of shape (m, n_l) or None
+        (8) ∂C/∂a^l = (W^{l+1})ᵀ δ^{l+1}; None with dropout (then in :class:`DropoutTrace`).
+    dC_dz_tilde : ndarray of shape (m, n_l)
+        ∂C/∂z̃ = ∂C/∂a ⊙ σ'(z̃) (after the mask, with dropout).
+    dgamma, dbeta : ndarray of shape (n_l,)
+        ∂C/∂γ = r Σ_x ∂C/∂z̃ ẑ and ∂C/∂β = r Σ_x ∂C/∂z̃.
+    gamma_new, beta_new : ndarray of shape (n_l,)
+        After the SGD step.
+    """
+
+    eps: float
+    mu: Array
+    var: Array
+    z_hat: Array
+    gamma: Array
+    beta: Array
+    z_tilde: Array
+    dC_da: Array | None
+    dC_dz_tilde: Array
+    dgamma: Array
+    dbeta: Array
+    gamma_new: Array
+    beta_new: Array
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"eps": self.eps, "mu": _list(self.mu), "var": _list(self.var),
+               "z_hat": _list(self.z_hat), "gamma": _list(self.gamma),
+               "beta": _list(self.beta), "z_tilde": _list(self.z_tilde)}
+        if self.dC_da is not None:
+            out["dC_da"] = _list(self.dC_da)
+        return out | {"dC_dz_tilde": _list(self.dC_dz_tilde), "dgamma": _list(self.dgamma),
+                      "dbeta": _list(self.dbeta), "gamma_new": _list(self.gamma_new),
+                      "beta_new": _list(self.beta_new)}
+
+
+@dataclass(frozen=True, eq=False)
 class LayerTrace:
     """Every number of one layer l in the traced step.
 
@@ -221,6 +314,11 @@ class LayerTrace:
         (11) w_kj − α ∂C/∂w_kj.
     b_new : ndarray of shape (n_l,) or None
         (15) b_k − α ∂C/∂b_k; equal to ``b`` when frozen.
+    dropout : DropoutTrace or None
+        The mask and its effect, where the layer dropped neurons.
+    batch_norm : BatchNormTrace or None
+        Batch normalization's numbers, where the layer has it (``sigma_prime`` is then
+        σ'(z̃), ``delta`` δ = ∂C/∂z through the batch statistics).
     """
 
     l: int
@@ -243,6 +341,8 @@ class LayerTrace:
     dC_da: Array | None
     W_new: Array
     b_new: Array | None
+    dropout: DropoutTrace | None = None
+    batch_norm: BatchNormTrace | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form: ``bias`` as {mode, applied}; ``unit`` and ``dC_da`` only where set."""
@@ -269,6 +369,10 @@ class LayerTrace:
             out["dC_da"] = _list(self.dC_da)
         out["W_new"] = _list(self.W_new)
         out["b_new"] = _list(self.b_new)
+        if self.dropout is not None:
+            out["dropout"] = self.dropout.as_dict()
+        if self.batch_norm is not None:
+            out["batch_norm"] = self.batch_norm.as_dict()
         return out
 
 
@@ -376,7 +480,8 @@ def trace(
     check_size(net64.sizes, m, force)
     Y = net64.targets(Y, m)
 
-    grads = net64.backprop(X, Y, reduction)
+    masks_state = net64.rng.bit_generator.state  # the same masks again for loss_after
+    grads = net64.backprop(X, Y, reduction, dropout=True)
     stepped = net64.copy()
     optim.SGD(lr=lr).step(stepped, grads)  # (11) and (15); frozen biases have no slot
     A_prev = X
@@ -384,9 +489,13 @@ def trace(
     layers = []
     for i, (layer, new) in enumerate(zip(net64.layers, stepped.layers, strict=True)):
         Z, A = grads.Z[i], grads.A[i]  # (2): the forward pass backprop ran
+        pre, sigma = Z, A  # what σ read, and σ of it (before a dropout mask)
+        if not layer.plain:
+            pre = Z if layer.norm is None else _batch_norm_forward(layer.norm, Z)
+            sigma = layer.activation(pre)
         sigma_prime = dC_da = None
         if layer.activation.elementwise:
-            sigma_prime = layer.activation.prime(Z, A, np.empty_like(Z))
+            sigma_prime = layer.activation.prime(pre, sigma, np.empty_like(pre))
         if i == L - 1:
             dC_da = net64.loss.gradient(A, Y, out=np.empty_like(A))
         delta = grads.delta[i]
@@ -419,6 +528,7 @@ def trace(
             dC_da=_frozen_or_none(dC_da),
             W_new=_frozen(new.W_in),
             b_new=_frozen_or_none(new.b),
+            **_between(layer, new, grads, i, Z, pre, sigma, sigma_prime, net64),
         ))
         A_prev = A
     return Trace(
@@ -430,10 +540,53 @@ def trace(
         X=_frozen(X),
         Y=_frozen(Y),
         loss=float(grads.loss),
-        loss_after=float(stepped.backprop(X, Y, reduction).loss),
+        loss_after=_loss_after(stepped, X, Y, reduction, masks_state),
         shortcut=net64.uses_shortcut,
         layers=tuple(layers),
     )
+
+
+def _loss_after(net: Network, X: Array, Y: Array, reduction: str, masks_state: Any) -> float:
+    """C on the same batch after the step, with the same dropout masks (the generator is set
+    back to where it was before the traced step drew them)."""
+    net.rng.bit_generator.state = masks_state
+    return float(net.backprop(X, Y, reduction, dropout=True).loss)
+
+
+def _batch_norm_forward(norm: Any, Z: Array) -> Array:
+    """z̃ = γ (z − μ)/√(σ² + ε) + β with the batch's own μ and σ² (recomputed to be shown)."""
+    Z_hat = (Z - Z.mean(axis=0)) / np.sqrt(Z.var(axis=0) + norm.eps)
+    return norm.gamma * Z_hat + norm.beta
+
+
+def _between(layer: Any, new: Any, grads: Any, i: int, Z: Array, pre: Array, sigma: Array,
+             sigma_prime: Array | None, net: Network) -> dict[str, Any]:
+    """``dropout`` and ``batch_norm`` of a layer's trace (empty for a plain layer).
+
+    ∂C/∂a^l = (W^{l+1})ᵀ δ^{l+1} comes from the layer above's δ, as eq. (8) computes it.
+    """
+    if layer.plain:
+        return {}
+    out: dict[str, Any] = {}
+    dC_da = grads.delta[i + 1] @ net.layers[i + 1].W_in
+    g = dC_da
+    mask = grads.masks[i]
+    if mask is not None:  # (8) ⊙ m/(1 − p); + 0.0 shows a dropped −0.0 as 0.0
+        g = dC_da * mask / (1 - layer.dropout) + 0.0
+        out["dropout"] = DropoutTrace(p=layer.dropout, mask=_frozen(mask), sigma=_frozen(sigma),
+                                      dC_da=_frozen(dC_da), dC_da_masked=_frozen(g))
+    if layer.norm is not None:
+        norm = layer.norm
+        mu, var = Z.mean(axis=0), Z.var(axis=0)  # σ² with 1/m, as the normalization uses
+        out["batch_norm"] = BatchNormTrace(
+            eps=norm.eps, mu=_frozen(mu), var=_frozen(var),
+            z_hat=_frozen((Z - mu) / np.sqrt(var + norm.eps)), gamma=_frozen(norm.gamma),
+            beta=_frozen(norm.beta), z_tilde=_frozen(pre),
+            dC_da=None if mask is not None else _frozen(dC_da),
+            dC_dz_tilde=_frozen(g * sigma_prime), dgamma=_frozen(grads.dgamma[i]),
+            dbeta=_frozen(grads.dbeta[i]), gamma_new=_frozen(new.norm.gamma),
+            beta_new=_frozen(new.norm.beta))
+    return out
 
 
 def model_problem(

@@ -3,7 +3,11 @@
 :func:`check` compares the gradients of :meth:`Network.backprop` — eqs. (10) and (14) — with
 central differences of the batch loss C on a float64 copy of the network:
 
-    ∂C/∂θ ≈ (C(θ + ε) − C(θ − ε)) / 2ε        for every entry θ of every W^l and b^l.
+    ∂C/∂θ ≈ (C(θ + ε) − C(θ − ε)) / 2ε        for every entry θ of every W^l and b^l
+                                               (and batch norm's γ^l and β^l).
+
+With batch norm, C is computed with the batch's own statistics, as ``backprop`` does, so the
+check covers δ's paths through μ and σ² too.
 
 Error measure
 -------------
@@ -57,16 +61,23 @@ def _loss_function(net: Network, X: Any, Y: Any, reduction: str) -> Any:
     """C(θ) of ``net``'s current parameters on the batch (X, Y): forward pass only.
 
     The batch loss exactly as :meth:`Network.backprop` reports it: r Σ_samples C_x with
-    r = 1/m for ``"mean"``, 1 for ``"sum"``.
+    r = 1/m for ``"mean"``, 1 for ``"sum"``. With batch norm the forward pass normalises
+    with the batch's own statistics, as ``backprop`` does (training mode, no dropout).
     """
     check_choice("reduction", reduction, REDUCTIONS)
     X = net.check_X(X)
     m = X.shape[0]
     Y = net.targets(Y, m)
     r = 1.0 / m if reduction == "mean" else 1.0
+    ws = net.workspace(m) if net.has_batch_norm else None
 
     def loss() -> float:
-        Z, A = net._output(X)
+        if ws is None:
+            Z, A = net._output(X)
+        else:
+            ws.inputs[...] = X
+            net.forward_into(ws, training=True)
+            Z, A = ws.Z[-1], ws.A[-1]
         return r * float(net.loss.per_sample(Z, A, Y).sum())
 
     return loss
@@ -127,6 +138,20 @@ def numerical_gradients(
     return dW, db
 
 
+def numerical_norm_gradients(
+    net: Network, X: Any, Y: Any, reduction: str = "mean", eps: float = 1e-5
+) -> tuple[list[Array | None], list[Array | None]]:
+    """Central-difference ∂C/∂γ and ∂C/∂β of every batch-normalised layer (None elsewhere),
+    on a float64 copy, as :func:`numerical_gradients` does for W and b."""
+    eps = check_positive("eps", eps)
+    net64 = net.copy("float64")
+    loss = _loss_function(net64, X, Y, reduction)
+    norms = [layer.norm for layer in net64.layers]
+    dgamma = [None if n is None else _central_differences(n.gamma, loss, eps) for n in norms]
+    dbeta = [None if n is None else _central_differences(n.beta, loss, eps) for n in norms]
+    return dgamma, dbeta
+
+
 def layer_sum_bias_gradient(grads: Gradients) -> list[Array]:
     """Seed 002's *mistaken* bias gradient: each bias gets the sum of all its layer's δs.
 
@@ -170,6 +195,15 @@ class LayerErrors:
     W_rel: float
     b_abs: float | None
     b_rel: float | None
+    gamma_abs: float | None = None  # batch norm's γ and β (None: no batch norm)
+    gamma_rel: float | None = None
+    beta_abs: float | None = None
+    beta_rel: float | None = None
+
+    def relative(self) -> list[float]:
+        """Every relative error of the layer (W, and b, γ, β where it has them)."""
+        return [e for e in (self.W_rel, self.b_rel, self.gamma_rel, self.beta_rel)
+                if e is not None]
 
 
 @dataclass
@@ -195,18 +229,21 @@ class GradcheckReport:
     @property
     def max_rel(self) -> float:
         """The largest relative error over all parameter arrays."""
-        return max(max(e.W_rel, e.b_rel if e.b_rel is not None else 0.0) for e in self.layers)
+        return max(max(e.relative()) for e in self.layers)
 
     def rows(self) -> list[tuple[int, str, float, float, bool]]:
-        """One row per parameter array: (l, "W" or "b", max abs err, max rel err, ok).
+        """One row per parameter array: (l, "W", "b", "γ" or "β", max abs err, max rel err,
+        ok).
 
         ``l`` is the seeds' 1-based layer number.
         """
         out = []
         for e in self.layers:
-            out.append((e.index + 1, "W", e.W_abs, e.W_rel, e.W_rel <= self.tol))
-            if e.b_abs is not None and e.b_rel is not None:
-                out.append((e.index + 1, "b", e.b_abs, e.b_rel, e.b_rel <= self.tol))
+            for name, abs_err, rel_err in (("W", e.W_abs, e.W_rel), ("b", e.b_abs, e.b_rel),
+                                           ("γ", e.gamma_abs, e.gamma_rel),
+                                           ("β", e.beta_abs, e.beta_rel)):
+                if abs_err is not None and rel_err is not None:
+                    out.append((e.index + 1, name, abs_err, rel_err, rel_err <= self.tol))
         return out
 
     def __str__(self) -> str:
@@ -272,14 +309,27 @@ def check(
             elif layer.has_unit:
                 dW[i][:, -1] = wrong[i]
     num_dW, num_db = numerical_gradients(net64, X, Y, reduction, eps)
+    norm = ([None if g is None else g.copy() for g in grads.dgamma],
+            [None if g is None else g.copy() for g in grads.dbeta])
+    num_norm = numerical_norm_gradients(net64, X, Y, reduction, eps)
 
-    S = max(_max_abs(dW), _max_abs(db), _max_abs(num_dW), _max_abs(num_db), _TINY)
+    S = max(_max_abs(dW), _max_abs(db), _max_abs(num_dW), _max_abs(num_db),
+            *(_max_abs(g) for g in (*norm, *num_norm)), _TINY)
+
+    def error(a: Array | None, n: Array | None) -> tuple[float | None, float | None]:
+        if a is None or n is None:
+            return None, None
+        e = _max_abs([a - n])
+        return e, e / S
+
     errors = []
     for i in range(len(net64.layers)):
         W_abs = _max_abs([dW[i] - num_dW[i]])
-        b_abs = None if db[i] is None else _max_abs([db[i] - num_db[i]])
-        errors.append(LayerErrors(i, W_abs, W_abs / S, b_abs, None if b_abs is None else b_abs / S))
-    passed = all(e.W_rel <= tol and (e.b_rel is None or e.b_rel <= tol) for e in errors)
+        b_abs, b_rel = error(db[i], num_db[i])
+        errors.append(LayerErrors(i, W_abs, W_abs / S, b_abs, b_rel,
+                                  *error(norm[0][i], num_norm[0][i]),
+                                  *error(norm[1][i], num_norm[1][i])))
+    passed = all(e <= tol for layer in errors for e in layer.relative())
     return GradcheckReport(
         errors, S, tol, eps, reduction, bias_rule, passed, (dW, db), (num_dW, num_db)
     )
@@ -339,6 +389,9 @@ def random_direction_check(
         if layer.b is not None:
             params.append(layer.b)
             gradients.append(grads.db[i].copy())
+        if layer.norm is not None:
+            params += [layer.norm.gamma, layer.norm.beta]
+            gradients += [grads.dgamma[i].copy(), grads.dbeta[i].copy()]
     g_norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in gradients)))
     loss = _loss_function(net64, X, Y, reduction)
     originals = [p.copy() for p in params]

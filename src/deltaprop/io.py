@@ -3,7 +3,11 @@
 A model file is one ``.safetensors`` file (never pickle). Tensors are named as PyTorch's
 ``nn.Sequential`` of ``nn.Linear`` and activation modules would name them — layer i's
 Linear is module 2i, so ``"0.weight"``, ``"0.bias"``, ``"2.weight"``, … — and a user can
-``load_state_dict`` them into torch. A bias unit's column of W is stored as that Linear's
+``load_state_dict`` them into torch. A layer with batch norm and dropout is the modules
+Linear, BatchNorm1d, activation, Dropout, so the indices after it move on by 2; the
+BatchNorm1d's ``weight`` (γ), ``bias`` (β), ``running_mean``, ``running_var`` and
+``num_batches_tracked`` are stored under its index (the dropout rates and which layers
+normalise are in the configuration). A bias unit's column of W is stored as that Linear's
 ``bias`` (z = W_in a + w_unit · 1 is exactly a Linear with bias w_unit); ``none`` has no
 bias tensor. Checkpoints add the optimizer's state (``"optimizer.<parameter>.<state>"``, e.g.
 ``"optimizer.layers.0.W.momentum_buffer"``; format 1 named it by position).
@@ -46,9 +50,30 @@ _DTYPES = {"float32": "F32", "float64": "F64"}
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 
 
-def _linear_names(i: int) -> tuple[str, str]:
-    """torch ``nn.Sequential`` names of layer i's weight and bias (Linear, activation, …)."""
-    return f"{2 * i}.weight", f"{2 * i}.bias"
+def _module_indices(net: Any) -> list[tuple[int, int | None]]:
+    """Per layer, the torch ``nn.Sequential`` index of its Linear and of its BatchNorm1d.
+
+    The Sequential is, per layer: Linear, BatchNorm1d (if the layer has batch norm), the
+    activation, Dropout (if p > 0) — so a plain network's layer i is module 2i.
+    """
+    out: list[tuple[int, int | None]] = []
+    k = 0
+    for layer in net.layers:
+        norm = k + 1 if layer.norm is not None else None
+        out.append((k, norm))
+        k += 2 + (norm is not None) + (layer.dropout > 0)
+    return out
+
+
+def _norm_tensors(norm: Any) -> dict[str, np.ndarray]:
+    """A BatchNorm's tensors under ``BatchNorm1d``'s state_dict names."""
+    return {
+        "weight": norm.gamma,
+        "bias": norm.beta,
+        "running_mean": norm.running_mean,
+        "running_var": norm.running_var,
+        "num_batches_tracked": np.array(norm.num_batches_tracked, dtype=np.int64),
+    }
 
 
 def _jsonable(value: Any) -> Any:
@@ -77,15 +102,19 @@ def as_model(model_or_network: Any) -> Any:
 
 
 def tensors_of(net: Any) -> dict[str, np.ndarray]:
-    """The network's parameters under torch ``nn.Sequential`` names."""
+    """The network's parameters (and batch norm's statistics) under torch ``nn.Sequential``
+    names."""
     out: dict[str, np.ndarray] = {}
-    for i, layer in enumerate(net.layers):
-        w_name, b_name = _linear_names(i)
+    for layer, (k, k_norm) in zip(net.layers, _module_indices(net), strict=True):
+        w_name, b_name = f"{k}.weight", f"{k}.bias"
         out[w_name] = np.ascontiguousarray(layer.W_in)
         if layer.has_unit:
             out[b_name] = np.ascontiguousarray(layer.W[:, -1])
         elif layer.b is not None:
             out[b_name] = layer.b
+        if layer.norm is not None:
+            for name, t in _norm_tensors(layer.norm).items():
+                out[f"{k_norm}.{name}"] = t
     return out
 
 
@@ -253,31 +282,45 @@ def _build(path: Path, doc: dict[str, Any], tensors: dict[str, np.ndarray]) -> A
     expected_dtype = np.dtype(config["dtype"])
     weights = {k: v for k, v in tensors.items() if not k.startswith(("optimizer.", "state."))}
     wanted = set()
-    for i, layer in enumerate(net.layers):
-        w_name, b_name = _linear_names(i)
-        has_b = layer.b is not None or layer.has_unit
-        for name, shape in ((w_name, layer.W_in.shape), (b_name, (layer.n_out,))):
-            if name == b_name and not has_b:
-                continue
-            wanted.add(name)
-            if name not in weights:
-                raise ModelFileError(f"{path}: tensor {name!r} is missing")
-            t = weights[name]
-            if t.shape != shape:
-                raise ModelFileError(
-                    f"{path}: tensor {name!r} has shape {t.shape}; metadata says {shape}"
-                )
-            if t.dtype != expected_dtype:
-                raise ModelFileError(
-                    f"{path}: tensor {name!r} is {t.dtype}; metadata says {expected_dtype}"
-                )
-            if not np.isfinite(t).all():
-                raise ModelFileError(f"{path}: tensor {name!r} holds NaN or inf")
-        layer.W_in[...] = weights[w_name]
+
+    def tensor(name: str, shape: tuple[int, ...], dtype: np.dtype = expected_dtype
+               ) -> np.ndarray:
+        """The tensor ``name``, checked for presence, shape, dtype and finiteness."""
+        wanted.add(name)
+        if name not in weights:
+            raise ModelFileError(f"{path}: tensor {name!r} is missing")
+        t = weights[name]
+        if t.shape != shape:
+            raise ModelFileError(
+                f"{path}: tensor {name!r} has shape {t.shape}; metadata says {shape}"
+            )
+        if t.dtype != dtype:
+            raise ModelFileError(f"{path}: tensor {name!r} is {t.dtype}; metadata says {dtype}")
+        if dtype.kind == "f" and not np.isfinite(t).all():
+            raise ModelFileError(f"{path}: tensor {name!r} holds NaN or inf")
+        return t
+
+    for layer, (k, k_norm) in zip(net.layers, _module_indices(net), strict=True):
+        layer.W_in[...] = tensor(f"{k}.weight", layer.W_in.shape)
         if layer.has_unit:
-            layer.W[:, -1] = weights[b_name]
+            layer.W[:, -1] = tensor(f"{k}.bias", (layer.n_out,))
         elif layer.b is not None:
-            layer.b[...] = weights[b_name]
+            layer.b[...] = tensor(f"{k}.bias", (layer.n_out,))
+        if layer.norm is not None:
+            norm, n = layer.norm, (layer.n_out,)
+            norm.gamma[...] = tensor(f"{k_norm}.weight", n)
+            norm.beta[...] = tensor(f"{k_norm}.bias", n)
+            norm.running_mean[...] = tensor(f"{k_norm}.running_mean", n)
+            var = tensor(f"{k_norm}.running_var", n)
+            if (var < 0).any():
+                raise ModelFileError(f"{path}: tensor '{k_norm}.running_var' holds a "
+                                     "negative variance")
+            norm.running_var[...] = var
+            count = tensor(f"{k_norm}.num_batches_tracked", (), np.dtype(np.int64))
+            if count < 0:
+                raise ModelFileError(f"{path}: tensor '{k_norm}.num_batches_tracked' is "
+                                     "negative")
+            norm.num_batches_tracked = int(count)
     extra = sorted(set(weights) - wanted)
     if extra:
         raise ModelFileError(f"{path}: unexpected tensor {extra[0]!r} for this network")
@@ -324,6 +367,20 @@ def load(path: str | os.PathLike[str]) -> Any:
     return _build(path, doc, tensors)
 
 
+def restore_schedule(path: str | os.PathLike[str], state: dict[str, Any],
+                     schedule: Any) -> None:
+    """Give ``schedule`` the state a checkpoint's training ``state`` saved for it (none
+    saved, or no schedule: nothing happens); a state that does not fit is a
+    :class:`ModelFileError` naming the file."""
+    if schedule is None or "schedule" not in state:
+        return
+    try:
+        schedule.load_state_dict(state["schedule"])
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: the saved schedule state does not fit "
+                             f"{schedule!r} ({e})") from None
+
+
 def load_checkpoint(path: str | os.PathLike[str],
                     schedule: Any = None) -> tuple[Any, dict[str, Any], Any]:
     """(model, training state, optimizer) from a checkpoint written with ``optimizer=``.
@@ -358,12 +415,7 @@ def load_checkpoint(path: str | os.PathLike[str],
         _check_optimizer_state(net, opt)
     except (KeyError, TypeError, ValueError) as e:
         raise ModelFileError(f"{path}: training state is malformed ({e})") from None
-    if schedule is not None and "schedule" in state:
-        try:
-            schedule.load_state_dict(state["schedule"])
-        except (AttributeError, KeyError, TypeError, ValueError) as e:
-            raise ModelFileError(f"{path}: the saved schedule state does not fit "
-                                 f"{schedule!r} ({e})") from None
+    restore_schedule(path, state, schedule)
     state["arrays"] = {k[len("state.") :]: v for k, v in tensors.items() if k.startswith("state.")}
     return model, state, opt
 

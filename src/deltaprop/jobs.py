@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprop import datasets, figures, io, optim, training
+from deltaprop import datasets, figures, io, optim, schedules, training
 from deltaprop._validation import is_scipy_sparse
 from deltaprop.errors import ConfigError, DataError
 from deltaprop.model import Model
@@ -50,14 +50,19 @@ class TrainOptions:
     loss: str | None = None
     optimizer: str = "adam"
     lr: float | None = None
+    schedule: str = "constant"  # or "cosine": η annealed from --lr to 0 over --epochs
     momentum: float | None = None
     batch_size: int = 32
     epochs: int = 30
-    bias: str = "learned"
+    bias: str | None = None  # learned, but none in batch-normalised layers
     bias_init: float = 0.0
     init: str = "he_normal"
     weight_decay: float = 0.0
     decay_bias: bool = False
+    dropout: tuple[float, ...] = ()  # one p for every hidden layer, or one per hidden layer
+    l1: float = 0.0
+    max_norm: float | None = None
+    batch_norm: bool = False
     reduction: str = "mean"
     dtype: str = "float32"
     seed: int = 0
@@ -81,9 +86,11 @@ class TrainOptions:
 
 # Options that describe the run itself; on --resume the checkpoint's values are used.
 RUN_OPTIONS = ("data", "data_dir", "target", "hidden", "activation", "output", "loss",
-               "optimizer", "lr", "momentum", "batch_size", "epochs", "bias", "bias_init",
-               "init", "weight_decay", "decay_bias", "reduction", "dtype", "seed",
-               "val_split", "patience", "checkpoint_every")
+               "optimizer", "lr", "schedule", "momentum", "batch_size", "epochs", "bias",
+               "bias_init",
+               "init", "weight_decay", "decay_bias", "dropout", "l1", "max_norm",
+               "batch_norm", "reduction", "dtype", "seed", "val_split", "patience",
+               "checkpoint_every")
 
 # What --resume may change: how long to go on, and when to stop early.
 RESUMABLE_OPTIONS = {"epochs", "patience", "checkpoint_every"}
@@ -96,13 +103,15 @@ def checkpoint_path(out: str) -> str:
 
 
 class Checkpoint(training.Callback):
-    """Writes the model, optimizer state, history and generator state every ``every`` epochs."""
+    """Writes the model, optimizer and schedule state, history and generator state every
+    ``every`` epochs."""
 
     def __init__(self, path: str, every: int, model: Model, optimizer: optim.Optimizer,
                  history: training.History, stopper: training.EarlyStopping | None,
-                 settings: dict[str, Any]) -> None:
+                 settings: dict[str, Any], schedule: schedules.Schedule | None = None) -> None:
         self.path, self.every, self.model, self.optimizer = path, every, model, optimizer
         self.history, self.stopper, self.settings = history, stopper, settings
+        self.schedule = schedule
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if (epoch + 1) % self.every:
@@ -114,7 +123,8 @@ class Checkpoint(training.Callback):
             state["early_stopping"] = self.stopper.state()
             arrays = {f"best.{k}": p for k, p in enumerate(self.stopper.best_params)}
         self.model.meta["epochs"] = epoch + 1
-        self.model.save(self.path, optimizer=self.optimizer, training=state, arrays=arrays)
+        self.model.save(self.path, optimizer=self.optimizer, training=state, arrays=arrays,
+                        schedule=self.schedule)
 
 
 def _resumed(options: TrainOptions) -> tuple[TrainOptions, Model, dict[str, Any], Any]:
@@ -135,7 +145,7 @@ def _resumed(options: TrainOptions) -> tuple[TrainOptions, Model, dict[str, Any]
                 f"{_shown(saved[key])}, the command line {_shown(settings[key])}); only "
                 "--epochs, --patience and output options may change"
             )
-    changes = {k: (tuple(v) if k == "hidden" else v) for k, v in saved.items()
+    changes = {k: (tuple(v) if k in ("hidden", "dropout") else v) for k, v in saved.items()
                if k in RUN_OPTIONS and k not in options.explicit}
     return replace(options, **changes), model, state, optimizer
 
@@ -155,7 +165,15 @@ def _network(options: TrainOptions, data: datasets.Dataset) -> Network:
         [data.n_features, *options.hidden, n_out], activation=options.activation,
         output=output, loss=loss, bias=options.bias, bias_init=options.bias_init,
         init=options.init, dtype=options.dtype, seed=options.seed,
+        dropout=_per_hidden(options.dropout), batch_norm=options.batch_norm,
     )
+
+
+def _per_hidden(rates: tuple[float, ...]) -> float | list[float]:
+    """``--dropout``'s values: none → 0, one → every hidden layer, several → one each."""
+    if not rates:
+        return 0.0
+    return rates[0] if len(rates) == 1 else list(rates)
 
 
 def _model(options: TrainOptions, data: datasets.Dataset) -> Model:
@@ -178,13 +196,32 @@ def data_feature_names(data: datasets.Dataset) -> list[str] | None:
     return None if names is None else [str(n) for n in names]
 
 
+def _base_lr(options: TrainOptions) -> float:
+    """The learning rate the run starts with (--lr, or the optimizer's command default)."""
+    return options.lr if options.lr is not None else DEFAULT_LR.get(options.optimizer, 1e-3)
+
+
+def _schedule(options: TrainOptions) -> schedules.Schedule | None:
+    """``--schedule cosine``: η_e = ½ η_0 (1 + cos(π e / epochs)), η_0 = --lr; its base is set
+    here, not taken from the optimizer, whose lr a checkpoint holds already annealed."""
+    if options.schedule == "constant":
+        return None
+    if options.schedule != "cosine":
+        raise ConfigError(f"`--schedule` must be constant or cosine; got {options.schedule!r}")
+    schedule = schedules.CosineAnnealingLR(T_max=options.epochs)
+    schedule.base_lr = _base_lr(options)
+    return schedule
+
+
 def _optimizer(options: TrainOptions) -> optim.Optimizer:
     name = options.optimizer
     cls = optim.get(name)
     kwargs: dict[str, Any] = {
-        "lr": options.lr if options.lr is not None else DEFAULT_LR.get(name, 1e-3),
+        "lr": _base_lr(options),
         "weight_decay": options.weight_decay,
         "decay_bias": options.decay_bias,
+        "l1": options.l1,
+        "max_norm": options.max_norm,
     }
     if options.momentum is not None:
         if name not in ("sgd", "rmsprop"):
@@ -246,17 +283,21 @@ def train(options: TrainOptions) -> dict[str, Any]:
         history = training.History.from_dict(state.get("history", {}))
         initial_epoch = int(state["epoch"])
         if "early_stopping" in state:
-            best = [state["arrays"][f"best.{k}"] for k in range(len(model.parameters()))
+            best = [state["arrays"][f"best.{k}"]
+                    for k in range(len(model.network.state_arrays()))
                     if f"best.{k}" in state["arrays"]]
             stopper = training.EarlyStopping.from_state(state["early_stopping"], best)
     if stopper is None and options.patience is not None:
         stopper = training.EarlyStopping(options.patience)
     model.meta = _model_meta(options, data, optimizer, history)  # checkpoints too
+    schedule = _schedule(options)
+    if state is not None:
+        io.restore_schedule(options.resume, state, schedule)
     callbacks: list[training.Callback] = []
     if options.checkpoint_every:
         path = options.checkpoint_path or checkpoint_path(options.out)
         callbacks.append(Checkpoint(path, options.checkpoint_every, model, optimizer, history,
-                                    stopper, options.run_settings()))
+                                    stopper, options.run_settings(), schedule))
     fit, root = training.fit, True
     if options.distributed:  # under mpirun: rank 0 alone checkpoints, saves and plots
         from deltaprop import distributed
@@ -272,6 +313,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         reduction=options.reduction, early_stopping=stopper, callbacks=callbacks,
         verbose=0 if options.quiet or options.as_json else 1,
         initial_epoch=initial_epoch, history=history, blas_threads=blas, trainer=fit,
+        schedule=schedule,
     )
     model.meta = _model_meta(options, data, optimizer, history)
     test = model.evaluate(data.X_test, _labelled(data, data.y_test))
@@ -500,6 +542,8 @@ def info(path: str) -> dict[str, Any]:
             "bias": layer.bias,
             "weights": layer.n_in * layer.n_out,
             "biases": layer.n_out if layer.bias != "none" else 0,
+            "dropout": layer.dropout,
+            "batch_norm": layer.norm is not None,
         })
     return {
         "model": path,
@@ -530,6 +574,13 @@ def print_info(result: dict[str, Any]) -> None:
         table.add_row(*(str(row[k]) for k in ("layer", "inputs", "neurons", "activation",
                                               "bias", "weights", "biases")))
     console.print(table)
+    normed = [str(row["layer"]) for row in result["layers"] if row["batch_norm"]]
+    if normed:
+        console.print(f"batch norm (between z and σ) in layer {', '.join(normed)}")
+    dropped = [f"{row['layer']} (p = {row['dropout']:g})" for row in result["layers"]
+               if row["dropout"]]
+    if dropped:
+        console.print(f"dropout in training in layer {', '.join(dropped)}")
     meta = result["meta"]
     if meta:
         for key in ("data", "task", "epochs", "batch_size", "optimizer", "test"):

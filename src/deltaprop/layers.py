@@ -19,6 +19,12 @@ Bias modes (seed 003):
   outgoing weights are W's extra last column: W is (n_out, n_in + 1), ``b is None``. Then
   z = W [a; 1] = W_{:, :n_in} a + W_{:, n_in}, so the last column plays b's part exactly and
   eq. (10) for that column, δ_k · 1, is eq. (14).
+
+A hidden layer may carry batch normalization (``norm``, a :class:`~deltaprop.batchnorm.BatchNorm`)
+and dropout (``dropout`` = p) between z and a. The layer itself still computes z (eq. 2) and
+its gradients (eqs. 10, 14); :class:`~deltaprop.network.Network` runs what lies between z and a
+for such a layer (``plain`` is False), and :meth:`Dense.forward` / :meth:`Dense.propagate`
+stay the plain equations, untouched by either.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from deltaprop.activations import Activation
+from deltaprop.batchnorm import BatchNorm
 
 Array = NDArray[np.floating]
 
@@ -47,13 +54,25 @@ class Dense:
     b : ndarray of shape (n_out,), or None for ``bias`` in ("none", "unit")
     activation : Activation
     bias : {"learned", "frozen", "none", "unit"}
+    dropout : float
+        p, the probability of dropping each of the layer's neurons in training (0: never).
+    norm : BatchNorm or None
+        Batch normalization between z and σ (γ, β, running statistics), or None.
     """
 
-    def __init__(self, W: Array, b: Array | None, activation: Activation, bias: str) -> None:
+    def __init__(self, W: Array, b: Array | None, activation: Activation, bias: str,
+                 dropout: float = 0.0, norm: BatchNorm | None = None) -> None:
         self.W = W
         self.b = b
         self.activation = activation
         self.bias = bias
+        self.dropout = dropout
+        self.norm = norm
+
+    @property
+    def plain(self) -> bool:
+        """True when nothing sits between z and a: a = σ(z), eqs. (2) and (8) as they are."""
+        return self.norm is None and self.dropout == 0
 
     @property
     def has_unit(self) -> bool:

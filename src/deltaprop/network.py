@@ -7,6 +7,11 @@ rows; Δ^l's rows are the per-sample error signals δ^l, and the batch gradient 
 (``reduction="sum"``) or mean (``"mean"``) over samples — seed 002's answer. With sample
 weights s it is Σ_x s_x ∂C_x/∂w, divided by Σ_x s_x for the mean (DESIGN.md §3).
 X may be a ``scipy.sparse`` matrix: it stays sparse, the first layer multiplies it as it is.
+
+A hidden layer may normalise z over the batch (batch norm) and drop neurons (dropout)
+between z and a (``batchnorm``, ``dropout``); with either, its forward step and the (8) that
+reaches it run :meth:`Network._forward_between` and :meth:`Network._propagate_between`, where
+each equation is written out. Plain layers never enter them.
 """
 
 from __future__ import annotations
@@ -20,14 +25,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from deltaprop import activations, initializers, losses, metrics
+from deltaprop import dropout as dropout_module
 from deltaprop._validation import (
     as_matrix,
     check_choice,
+    check_fraction,
     check_int,
     is_scipy_sparse,
     lookup,
     numeric_array,
 )
+from deltaprop.batchnorm import BatchNorm
 from deltaprop.errors import ConfigError, ConfigTypeError
 from deltaprop.layers import BIAS_MODES, Dense, is_sparse
 from deltaprop.workspace import Workspace
@@ -60,6 +68,13 @@ class Gradients:
     Z, A : list of ndarray of shape (m, n_l), or None
         The forward pass the gradients came from: each layer's weighted input z and
         activation a = σ(z) (eq. 2), per sample (filled by :meth:`Network.backprop`).
+    masks : list of (ndarray of shape (m, n_l) or None), or None
+        The 0/1 dropout mask each layer's activations were multiplied by; None where no
+        dropout was applied (always for the output layer, and for every layer unless
+        ``backprop(..., dropout=True)``).
+    dgamma, dbeta : list of (ndarray of shape (n_l,) or None), or None
+        ∂C/∂γ^l and ∂C/∂β^l of a batch-normalised layer, reduced over the batch; None
+        elsewhere.
     """
 
     delta: list[Array]
@@ -69,6 +84,9 @@ class Gradients:
     reduction: str
     Z: list[Array] | None = None
     A: list[Array] | None = None
+    masks: list[Array | None] | None = None
+    dgamma: list[Array | None] | None = None
+    dbeta: list[Array | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,13 @@ def row_factors(weights: Array, reduction: str, out: Array) -> Array:
     return np.multiply(weights, 1.0 / total if total > 0 else 0.0, out=out)
 
 
+def gradients_of(ws: Workspace, loss: float, reduction: str, dropout: bool) -> Gradients:
+    """The :class:`Gradients` view of a workspace after :meth:`Network.backprop_into`."""
+    masks = ws.masks if dropout else [None] * len(ws.masks)
+    return Gradients(ws.delta, ws.nabla_W, ws.nabla_b, loss, reduction, ws.Z, ws.A,
+                     masks=list(masks), dgamma=ws.nabla_gamma, dbeta=ws.nabla_beta)
+
+
 def _per_layer(name: str, value: Any, n_layers: int, per: str = "layer") -> list[Any]:
     """One entry per layer from a single value or a list of ``n_layers`` values."""
     if isinstance(value, (list, tuple)):
@@ -122,15 +147,25 @@ class Network:
     output : str
         σ of the output layer.
     loss : {"cross_entropy", "binary_cross_entropy", "mse", "poisson"}
-    bias : str or list of str
+    bias : str or list of str, optional
         ``learned``, ``frozen``, ``none`` or ``unit``, for all layers or one per layer.
+        Default: ``learned``, but ``none`` for a layer with batch norm (whose β shifts z
+        instead: a bias before the normalization would be subtracted again with μ).
     bias_init : float
         The first value of every bias (and of a bias unit's weights).
     init : str
         Weight initializer name (see ``initializers``).
     dtype : {"float32", "float64"}
     seed : int
-        Seeds the ``numpy.random.Generator`` used for the weights and, in ``fit``, shuffling.
+        Seeds the ``numpy.random.Generator`` used for the weights and, in ``fit``,
+        shuffling and dropout masks.
+    dropout : float or list of float
+        p in [0, 1): the probability of dropping a hidden neuron during training (inverted
+        dropout, ``deltaprop.dropout``), for every hidden layer or one per hidden layer.
+        The output layer is never dropped; inference never drops.
+    batch_norm : bool or list of bool
+        Batch normalization between z and σ (``deltaprop.batchnorm``) in every hidden
+        layer, or per hidden layer.
     """
 
     def __init__(
@@ -139,11 +174,13 @@ class Network:
         activation: str | Sequence[str] = "relu",
         output: str = "softmax",
         loss: str = "cross_entropy",
-        bias: str | Sequence[str] = "learned",
+        bias: str | Sequence[str] | None = None,
         bias_init: float = 0.0,
         init: str = "he_normal",
         dtype: str = "float32",
         seed: int = 0,
+        dropout: float | Sequence[float] = 0.0,
+        batch_norm: bool | Sequence[bool] = False,
     ) -> None:
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
             raise ConfigTypeError(f"`sizes` must be a list of layer sizes; got {sizes!r}")
@@ -180,6 +217,19 @@ class Network:
                 f"`output` {self.output.name!r} does not fit loss {self.loss.name!r}; "
                 f"use output={self.loss.outputs[0]!r}"
             )
+        rates = [check_fraction(f"dropout[{k}]" if isinstance(dropout, (list, tuple))
+                                else "dropout", p)
+                 for k, p in enumerate(_per_layer("dropout", dropout, n_layers - 1,
+                                                  "hidden layer"))]
+        normed = _per_layer("batch_norm", batch_norm, n_layers - 1, "hidden layer")
+        for k, flag in enumerate(normed):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise ConfigTypeError(f"`batch_norm` must be True/False (or one per hidden "
+                                      f"layer); got {flag!r} for layer {k + 1}")
+        normed = [bool(flag) for flag in normed] + [False]  # never the output layer
+        rates.append(0.0)
+        if bias is None:  # a bias right before batch norm is subtracted again with μ
+            bias = ["none" if flag else "learned" for flag in normed]
         modes = [check_choice("bias", b, BIAS_MODES) for b in _per_layer("bias", bias, n_layers)]
         try:
             self.bias_init = float(bias_init)
@@ -206,6 +256,8 @@ class Network:
                     None if b is None else b.astype(self.dtype),
                     sigma,
                     mode,
+                    dropout=rates[i],
+                    norm=BatchNorm(n_out, self.dtype) if normed[i] else None,
                 )
             )
 
@@ -245,9 +297,23 @@ class Network:
         """True when output and loss are a canonical pair, so δ^L = a − y."""
         return self.output.name == self.loss.canonical_output
 
+    @property
+    def has_dropout(self) -> bool:
+        """True when some hidden layer drops neurons in training (p > 0)."""
+        return any(layer.dropout > 0 for layer in self.layers)
+
+    @property
+    def has_batch_norm(self) -> bool:
+        """True when some hidden layer normalises z over the batch."""
+        return any(layer.norm is not None for layer in self.layers)
+
     def config(self) -> dict[str, Any]:
-        """The constructor's arguments, as JSON-friendly values."""
-        return {
+        """The constructor's arguments, as JSON-friendly values.
+
+        ``dropout`` and ``batch_norm`` (one entry per hidden layer) appear only when some
+        layer uses them, so a plain network's configuration reads as it always has.
+        """
+        config = {
             "sizes": list(self.sizes),
             "activation": [layer.activation.name for layer in self.layers[:-1]],
             "output": self.output.name,
@@ -258,15 +324,38 @@ class Network:
             "dtype": self.dtype.name,
             "seed": self.seed,
         }
+        if self.has_dropout:
+            config["dropout"] = [layer.dropout for layer in self.layers[:-1]]
+        if self.has_batch_norm:
+            config["batch_norm"] = [layer.norm is not None for layer in self.layers[:-1]]
+        return config
 
     def parameters(self) -> list[tuple[str, Array]]:
-        """Every parameter array, in the fixed order W^1, b^1, W^2, …; biases as they exist."""
+        """Every parameter array, in the fixed order W^1, b^1, (γ^1, β^1,) W^2, …; biases as
+        they exist, batch norm's γ and β where a layer has it."""
         out: list[tuple[str, Array]] = []
         for i, layer in enumerate(self.layers):
             out.append((f"layers.{i}.W", layer.W))
             if layer.b is not None:
                 out.append((f"layers.{i}.b", layer.b))
+            if layer.norm is not None:
+                out.append((f"layers.{i}.gamma", layer.norm.gamma))
+                out.append((f"layers.{i}.beta", layer.norm.beta))
         return out
+
+    def buffers(self) -> list[tuple[str, Array]]:
+        """Arrays training changes that are not parameters: batch norm's running μ and σ²."""
+        out: list[tuple[str, Array]] = []
+        for i, layer in enumerate(self.layers):
+            if layer.norm is not None:
+                out.append((f"layers.{i}.running_mean", layer.norm.running_mean))
+                out.append((f"layers.{i}.running_var", layer.norm.running_var))
+        return out
+
+    def state_arrays(self) -> list[Array]:
+        """:meth:`parameters` then :meth:`buffers`: everything a snapshot must keep to give
+        back the same network (early stopping, the last finite weights)."""
+        return [a for _, a in (*self.parameters(), *self.buffers())]
 
     def n_parameters(self) -> int:
         return sum(p.size for _, p in self.parameters())
@@ -285,6 +374,11 @@ class Network:
             if layer.bias == "learned":  # frozen biases are never handed to an optimizer
                 db = None if grads is None else grads.db[i]
                 out.append(Slot(f"layers.{i}.b", layer.b, db, None))
+            if layer.norm is not None:  # γ and β: like biases, no weight decay by default
+                dgamma = None if grads is None else grads.dgamma[i]
+                dbeta = None if grads is None else grads.dbeta[i]
+                out.append(Slot(f"layers.{i}.gamma", layer.norm.gamma, dgamma, None))
+                out.append(Slot(f"layers.{i}.beta", layer.norm.beta, dbeta, None))
         return out
 
     def copy(self, dtype: str | None = None) -> Network:
@@ -303,6 +397,8 @@ class Network:
                 None if layer.b is None else layer.b.astype(other.dtype, copy=True),
                 layer.activation,
                 layer.bias,
+                dropout=layer.dropout,
+                norm=None if layer.norm is None else layer.norm.copy(other.dtype),
             )
             for layer in self.layers
         ]
@@ -313,7 +409,10 @@ class Network:
         return (
             f"Network({self.sizes}, output={self.output.name!r}, loss={self.loss.name!r}, "
             f"bias={modes[0] if len(modes) == 1 else [la.bias for la in self.layers]!r}, "
-            f"dtype={self.dtype.name!r})"
+            f"dtype={self.dtype.name!r}"
+            + (f", dropout={[la.dropout for la in self.layers[:-1]]}" if self.has_dropout else "")
+            + (", batch_norm=True" if self.has_batch_norm else "")
+            + ")"
         )
 
     # ----------------------------------------------------------------- inputs
@@ -406,41 +505,132 @@ class Network:
         """
         return Workspace(self.layers, m, self.dtype, backward=backward, sparse=sparse)
 
-    def forward_into(self, ws: Workspace, *, output_activation: bool = True) -> None:
+    def forward_into(
+        self, ws: Workspace, *, output_activation: bool = True, training: bool = False,
+        dropout: bool = False,
+    ) -> None:
         """Eqs. (1)–(2) for every layer, over the batch in ``ws.inputs``, into ``ws.Z``, ``ws.A``.
 
         The one forward pass: training (:meth:`backprop_into`), inference (:meth:`forward`)
         and ``explain`` all run it. ``output_activation=False`` leaves a^L to the caller (the
-        fused softmax + cross-entropy computes it with the loss).
+        fused softmax + cross-entropy computes it with the loss). ``training``: batch norm
+        uses the batch's statistics (needs a backward workspace), else the running ones;
+        ``dropout``: draw masks and drop (training only).
         """
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             if i == last and not output_activation:
                 layer.weighted_input(ws.A_in(i), ws.Z[i])  # (2) z^L alone
-            else:
+            elif layer.plain:
                 layer.forward(ws.A_in(i), ws.Z[i], ws.A[i])  # (2) z = W a + b, a = σ(z)
+            else:
+                self._forward_between(ws, i, training, dropout)
 
-    def backprop_into(self, ws: Workspace, r: float | Array, shortcut: bool = True) -> float:
+    def _forward_between(self, ws: Workspace, i: int, training: bool, dropout: bool) -> None:
+        """Eq. (2) for a layer with batch norm and/or dropout between z and a.
+
+        Notes
+        -----
+        Equations: (2) z = W a^{l−1} + b;  (BN) ẑ = (z − μ)/√(σ² + ε), z̃ = γ ẑ + β — the
+        batch's μ, σ² in training, the running ones otherwise; (2) a = σ(z̃);  (dropout)
+        a = σ(z̃) ⊙ m/(1 − p), a fresh mask m from the network's generator.
+        """
+        layer = self.layers[i]
+        Z = ws.Z[i]
+        layer.weighted_input(ws.A_in(i), Z)  # (2) z = W a + b
+        pre = Z  # what σ reads: z, or z̃ after batch norm
+        if layer.norm is not None:
+            pre = ws.Z_tilde[i]
+            if training:  # (BN) ẑ = (z − μ_B)/√(σ²_B + ε), z̃ = γ ẑ + β
+                layer.norm.normalize_batch(Z, ws.ones, ws.mu[i], ws.var[i], ws.inv_std[i],
+                                           ws.Z_hat[i], pre)
+            else:  # (BN) with the running μ and σ²
+                layer.norm.normalize_running(Z, ws.inv_std[i], pre)
+        if dropout and layer.dropout > 0:
+            p, mask = layer.dropout, ws.masks[i]
+            layer.activation.f(pre, ws.sigma_Z[i])  # (2) σ(z̃)
+            dropout_module.draw_mask(self.rng, p, mask)  # m: 1 with probability 1 − p
+            dropout_module.apply(ws.sigma_Z[i], mask, p, ws.A[i])  # a = σ(z̃) ⊙ m/(1 − p)
+        else:
+            layer.activation.f(pre, ws.A[i])  # (2) a = σ(z̃)
+
+    def _propagate_between(self, ws: Workspace, i: int, r: float | Array,
+                           dropout: bool) -> float | Array:
+        """Eq. (8) into layer i (0-based) when it has batch norm and/or dropout; returns the r
+        of the layers below.
+
+        Notes
+        -----
+        Equations: g = Δ^{l+1} W^{l+1} (∂C/∂a^l);  (dropout) g ⊙ m/(1 − p);
+        (8) g ⊙ σ'(z̃) = ∂C/∂z̃;  (BN) ∂C/∂β = r Σ_x g, ∂C/∂γ = r Σ_x g ẑ,
+        δ = γ/√(σ² + ε) ⊙ (g − mean_x g − ẑ ⊙ mean_x(g ẑ)). Without batch norm z̃ is z and
+        the last step is absent; without dropout the mask step is.
+
+        With sample weights r is a column, one factor r_x per row, which cannot wait until
+        eq. (10) below batch norm: δ mixes the rows there. So g's rows are weighted first
+        (g ← r g, the gradient of Σ_x r_x C_x), batch norm takes r = 1, and so do the layers
+        below, whose δ now carries the weights (the returned r is 1).
+        """
+        layer, above = self.layers[i], self.layers[i + 1]
+        G = ws.delta[i]
+        np.matmul(ws.delta[i + 1], above.W_in, out=G)  # (8) Σ_m δ_m w_mk = ∂C/∂a
+        sigma = ws.A[i]  # σ(z̃), which σ' may read
+        if dropout and layer.dropout > 0:
+            mask = ws.masks[i]
+            G *= mask  # (8) ⊙ m
+            G *= 1.0 / (1.0 - layer.dropout)  # (8) / (1 − p)
+            sigma = ws.sigma_Z[i]
+        pre = ws.Z[i] if layer.norm is None else ws.Z_tilde[i]
+        layer.activation.prime(pre, sigma, out=ws.sigma_prime[i])  # σ'(z̃)
+        G *= ws.sigma_prime[i]  # (8) ⊙ σ'(z̃): ∂C/∂z̃ (δ itself without batch norm)
+        if layer.norm is None:
+            return r
+        if isinstance(r, np.ndarray):  # sample weights: weight the rows before they mix
+            G *= r
+            r = 1.0
+        # (BN) δ = ∂C/∂z through the batch's μ and σ²
+        layer.norm.backward(G, ws.Z_hat[i], ws.inv_std[i], r, ws.ones, ws.nabla_gamma[i],
+                            ws.nabla_beta[i], ws.sigma_prime[i], ws.bn_row[i])
+        return r
+
+    def track_batch_statistics(self, ws: Workspace) -> None:
+        """Fold the last training batch's μ, σ² (in ``ws``) into batch norm's running ones."""
+        for i, layer in enumerate(self.layers):
+            if layer.norm is not None:
+                layer.norm.track(ws.mu[i], ws.var[i], ws.m, ws.bn_row[i])
+
+    def backprop_into(
+        self, ws: Workspace, r: float | Array, shortcut: bool = True, *, dropout: bool = False
+    ) -> float:
         """Forward and backward pass over the batch in ``ws.inputs`` / ``ws.targets``.
 
-        Fills ``ws.Z``, ``ws.A``, ``ws.delta``, ``ws.nabla_W``, ``ws.nabla_b`` and returns
-        the batch loss; allocates no per-batch arrays but the loss's own few. ``r`` is 1/m
-        for the mean, 1 for the sum over samples, or with sample weights the column
-        ``ws.r_rows`` of per-row factors r_x = s_x/Σs or s_x (:func:`row_factors`).
-        ``shortcut=False`` takes eq. (9)'s general path even for a canonical output/loss pair.
-        It is :meth:`loss_into` and then :meth:`backward_into`.
+        Fills ``ws.Z``, ``ws.A``, ``ws.delta``, ``ws.nabla_W``, ``ws.nabla_b`` (and batch
+        norm's ∂C/∂γ, ∂C/∂β, dropout's masks) and returns the batch loss; allocates no
+        per-batch arrays but the loss's own few. ``r`` is 1/m for the mean, 1 for the sum
+        over samples, or with sample weights the column ``ws.r_rows`` of per-row factors
+        r_x = s_x/Σs or s_x (:func:`row_factors`). ``shortcut=False`` takes eq. (9)'s
+        general path even for a canonical output/loss pair. Batch norm uses the batch's
+        statistics (training mode); the running ones are left alone
+        (:meth:`track_batch_statistics` folds them in). ``dropout``: draw masks and drop, as
+        training does. It is :meth:`loss_into` and then :meth:`backward_into`.
         """
-        loss = self.loss_into(ws, r, shortcut)  # (1)–(2), C, (9)
-        self.backward_into(ws, r)  # (10), (14), (8) for l = L … 1
+        loss = self.loss_into(ws, r, shortcut, dropout=dropout)  # (1)–(2), C, (9)
+        self.backward_into(ws, r, dropout=dropout)  # (10), (14), (8) for l = L … 1
         return loss
 
-    def loss_into(self, ws: Workspace, r: float | Array, shortcut: bool = True) -> float:
+    def loss_into(
+        self, ws: Workspace, r: float | Array, shortcut: bool = True, *, dropout: bool = False
+    ) -> float:
         """The forward pass, the batch loss and δ^L: all of a step that comes before the
         first gradient (eqs. 1–2 and 9). Returns the loss; fills ``ws.Z``, ``ws.A`` and
-        ``ws.delta[-1]``. ``r`` and ``shortcut`` as for :meth:`backprop_into`."""
+        ``ws.delta[-1]``. ``r``, ``shortcut`` and ``dropout`` as for :meth:`backprop_into`."""
+        if ws.m < 2 and self.has_batch_norm:
+            raise ConfigError("batch normalization needs a batch of at least 2 samples "
+                              "(one sample has no variance); got 1")
         # softmax + cross-entropy share the row max and exponentials (losses module)
         fused = shortcut and self.output.name == "softmax" and self.loss.name == "cross_entropy"
-        self.forward_into(ws, output_activation=not fused)  # (1)–(2), keeping Z and A
+        self.forward_into(ws, output_activation=not fused, training=True,
+                          dropout=dropout)  # (1)–(2), keeping Z and A
         Z_L, A_L, Y = ws.Z[-1], ws.A[-1], ws.targets
         if fused:
             C = losses.softmax_cross_entropy(Z_L, Y, A_L, ws.lse, ws.row)  # a^L, C per sample
@@ -454,16 +644,19 @@ class Network:
             self.output.vjp(Z_L, A_L, ws.grad_A, out=ws.delta[-1])
         return loss
 
-    def backward_into(self, ws: Workspace, r: float | Array) -> None:
+    def backward_into(self, ws: Workspace, r: float | Array, *, dropout: bool = False) -> None:
         """Eqs. (10), (14) and (8) for l = L … 1, from δ^L in ``ws.delta[-1]`` (after
-        :meth:`loss_into`), into ``ws.nabla_W``, ``ws.nabla_b`` and ``ws.delta``."""
+        :meth:`loss_into`), into ``ws.nabla_W``, ``ws.nabla_b`` and ``ws.delta`` (and batch
+        norm's ∂C/∂γ, ∂C/∂β); ``dropout`` as the forward pass had it."""
         layers = self.layers
         for i in reversed(range(len(layers))):  # l = L … 1
             layers[i].gradients(  # (10) ∂C/∂W = δ aᵀ, (14) ∂C/∂b = δ
                 ws.delta[i], ws.A_in(i), r, ws.nabla_W[i], ws.nabla_b[i], ws.ones,
                 ws.r_delta[i],
             )
-            if i > 0:  # (8) δ^{l−1} = (W^l)ᵀ δ^l ⊙ σ'(z^{l−1})
+            if i > 0 and not layers[i - 1].plain:  # (8) with batch norm / dropout
+                r = self._propagate_between(ws, i - 1, r, dropout)
+            elif i > 0:  # (8) δ^{l−1} = (W^l)ᵀ δ^l ⊙ σ'(z^{l−1})
                 layers[i].propagate(
                     ws.delta[i],
                     ws.Z[i - 1],
@@ -481,6 +674,7 @@ class Network:
         *,
         sample_weight: Any = None,
         shortcut: bool = True,
+        dropout: bool = False,
     ) -> Gradients:
         """Forward + backward pass on one batch; nothing is updated.
 
@@ -496,6 +690,11 @@ class Network:
         shortcut : bool
             Use δ^L = a − y for a canonical output/loss pair (default); False takes the
             general path ∂C/∂a ⊙ σ'(z^L) of eq. (9).
+        dropout : bool
+            Drop neurons as training does, with fresh masks from the network's generator
+            (returned in ``Gradients.masks``); False (default) runs the network whole.
+            Batch norm always uses the batch's statistics here (training mode); its running
+            statistics are not changed.
 
         Returns
         -------
@@ -522,8 +721,8 @@ class Network:
         if s is not None:
             ws.weights[:, 0] = s
             r = row_factors(ws.weights, reduction, out=ws.r_rows)
-        loss = self.backprop_into(ws, r, shortcut)
-        return Gradients(ws.delta, ws.nabla_W, ws.nabla_b, loss, reduction, ws.Z, ws.A)
+        loss = self.backprop_into(ws, r, shortcut, dropout=dropout)
+        return gradients_of(ws, loss, reduction, dropout)
 
     # ----------------------------------------------------------------- inference
     def forward(self, X: Any) -> Array:

@@ -13,6 +13,9 @@ The graph is the whole :class:`~deltaprop.model.Model`, so it takes the same raw
 - a bias unit (``unit``) is the same Gemm with the unit's column of W as b, since
   W [a; 1] = W_{:, :n_in} a + W_{:, n_in} (layers.py);
 - ``none`` is ``MatMul(A, Wᵀ)``: no bias input at all;
+- batch norm is ``BatchNormalization`` (inference mode: γ, β and the running mean and
+  variance, ε = 1e-5) between the Gemm and σ; dropout, which inference never applies, is
+  left out;
 - σ is the ONNX operator of the same name: Relu, Sigmoid, Tanh, LeakyRelu (alpha: the
   activation object's ``slope``, 0.01 by default), Elu (alpha: its ``alpha``, 1), Softplus,
   Softmax (axis −1), Identity; GELU's tanh approximation is the ``Gelu`` operator with
@@ -223,6 +226,13 @@ def to_model(model: Any, *, opset: int = DEFAULT_OPSET) -> Any:
                 [A, g.const(f"layers.{i}.W", layer.W_in), g.const(f"layers.{i}.b", bias)],
                 transB=1,
             )
+        if layer.norm is not None:  # inference: the running statistics; dropout is gone
+            norm = layer.norm
+            Z = g.node("BatchNormalization", [
+                Z, g.const(f"layers.{i}.gamma", norm.gamma), g.const(f"layers.{i}.beta", norm.beta),
+                g.const(f"layers.{i}.running_mean", norm.running_mean),
+                g.const(f"layers.{i}.running_var", norm.running_var),
+            ], epsilon=norm.eps)
         A = g.activation(layer.activation, Z)
     outputs = [onnx.helper.make_tensor_value_info("output", elem, ["batch", net.n_outputs])]
     if net.is_classifier:

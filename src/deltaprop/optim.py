@@ -15,6 +15,13 @@ the gradient; AdamW decays decoupled, θ ← θ(1 − ηλ). Frozen biases are n
 optimizer. Each ``update`` works in place with per-slot scratch buffers: after the first
 step, a step allocates no arrays.
 
+L1 (``l1`` = λ₁) adds the subgradient λ₁ sign(θ) to the gradient (sign(0) = 0, as
+``torch.sign``) for every optimizer, on the same part as weight decay (weights; biases only
+with ``decay_bias=True``). Max-norm (``max_norm`` = c) acts after each update: every
+neuron's incoming weight vector w_k (row k of W; with ``decay_bias=True`` its bias unit's
+weight and its learned b_k too) is rescaled to norm ≤ c, w_k ← w_k · min(1, c/‖w_k‖)
+(Srivastava et al., 2014, with dropout). Batch norm's γ and β count as biases.
+
 Gradient clipping (:func:`clip_grad_norm`, :func:`clip_grad_value`) acts on gradients before
 ``step`` and follows ``torch.nn.utils``.
 
@@ -85,17 +92,25 @@ class Optimizer:
 
     name = ""
 
-    def __init__(self, lr: float, weight_decay: float = 0.0, decay_bias: bool = False) -> None:
+    def __init__(self, lr: float, weight_decay: float = 0.0, decay_bias: bool = False,
+                 l1: float = 0.0, max_norm: float | None = None) -> None:
         self.lr = check_positive("lr", lr)
         self.weight_decay = check_positive("weight_decay", weight_decay, allow_zero=True)
         self.decay_bias = bool(decay_bias)
+        self.l1 = check_positive("l1", l1, allow_zero=True)
+        self.max_norm = None if max_norm is None else check_positive("max_norm", max_norm)
         self.t = 0  # steps taken
         self.state: dict[str, State] = {}  # parameter name (Slot.name) → its state arrays
         self._checked = False  # the state's names were matched against the network's slots
 
     # -- the hyperparameters, for state_dict / repr
     def hyperparameters(self) -> dict[str, Any]:
-        return {"lr": self.lr, "weight_decay": self.weight_decay, "decay_bias": self.decay_bias}
+        hyper = {"lr": self.lr, "weight_decay": self.weight_decay, "decay_bias": self.decay_bias}
+        if self.l1:  # only when used: a plain optimizer's state reads as it always has
+            hyper["l1"] = self.l1
+        if self.max_norm is not None:
+            hyper["max_norm"] = self.max_norm
+        return hyper
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
@@ -116,9 +131,59 @@ class Optimizer:
             else:
                 self._decoupled_decay(slot, state)
                 g = slot.grad
+            if self.l1:
+                g = self._l1_gradient(slot, state, g)
             self.update(slot.value, g, state)
+        if self.max_norm is not None:
+            self._apply_max_norm(net)
 
     coupled_decay = True
+
+    def _l1_gradient(self, slot: Any, state: State, g: Array) -> Array:
+        """g + λ₁ sign(θ) on the regularized part (the L1 subgradient), in a per-slot buffer.
+
+        Notes
+        -----
+        Equation: ∂(λ₁ Σ|θ|)/∂θ = λ₁ sign(θ), with sign(0) = 0 (the subgradient torch's
+        autograd of ``abs`` gives).
+        """
+        mask = self._regularized_part(slot, state)
+        if mask is None:
+            return g
+        out = self._buffer(state, "_l1_grad", slot.value)
+        np.sign(slot.value, out=out)
+        if mask is not ...:
+            out *= mask  # 0 on a bias unit's column
+        out *= self.l1  # λ₁ sign(θ)
+        out += g
+        return out
+
+    def _apply_max_norm(self, net: Any) -> None:
+        """Rescale each neuron's incoming weights to norm ≤ c, after the update.
+
+        Notes
+        -----
+        Equation: w_k ← w_k · c / max(‖w_k‖, c) = w_k · min(1, c/‖w_k‖), for every row k of
+        every W^l (its bias unit's column and b_k only with ``decay_bias``: "unless asked",
+        as weight decay). Frozen biases never move.
+        """
+        c = self.max_norm
+        for i, layer in enumerate(net.layers):
+            state = self.state.setdefault(f"layers.{i}.W", {})
+            W = layer.W if self.decay_bias else layer.W_in
+            b = layer.b if self.decay_bias and layer.bias == "learned" else None
+            norm = self._buffer(state, "_row_norm", layer.W[:, 0])
+            np.einsum("kj,kj->k", W, W, out=norm)  # ‖w_k‖², one value per neuron
+            if b is not None:
+                bb = self._buffer(state, "_bias_square", b)
+                np.multiply(b, b, out=bb)
+                norm += bb
+            np.sqrt(norm, out=norm)
+            np.maximum(norm, c, out=norm)
+            np.divide(c, norm, out=norm)  # c / max(‖w_k‖, c): 1 inside the ball
+            W *= norm[:, None]
+            if b is not None:
+                b *= norm
 
     def _decay_mask(self, slot: Any, state: State) -> Any:
         """Where weight decay applies to ``slot.value``: None (nowhere), ``...`` (all of it),
@@ -129,6 +194,10 @@ class Optimizer:
         """
         if not self.weight_decay:
             return None
+        return self._regularized_part(slot, state)
+
+    def _regularized_part(self, slot: Any, state: State) -> Any:
+        """Where weight decay and L1 act on ``slot.value`` (see :meth:`_decay_mask`)."""
         if self.decay_bias or slot.weights is ...:
             return ...
         if slot.weights is None:  # a bias
@@ -217,7 +286,8 @@ class Optimizer:
         """
         if d.get("name") != self.name:
             raise ConfigError(f"state is for optimizer {d.get('name')!r}, not {self.name!r}")
-        known = self.hyperparameters()
+        # l1 and max_norm are listed by hyperparameters() only when set; every optimizer has them
+        known = {"l1": 0.0, "max_norm": 0.0} | self.hyperparameters()
         for key, value in d.get("hyper", {}).items():
             if key not in known:
                 raise ConfigError(
@@ -225,7 +295,9 @@ class Optimizer:
                 )
             # back to plain Python scalars: a NumPy float64 read from a file would
             # upcast float32 work (STYLE.md §3)
-            if isinstance(known[key], bool):
+            if value is None and key == "max_norm":
+                pass
+            elif isinstance(known[key], bool):
                 value = bool(value)
             elif isinstance(known[key], list):
                 value = tuple(float(v) for v in value)
@@ -264,8 +336,10 @@ class SGD(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
         decay_bias: bool = False,
+        l1: float = 0.0,
+        max_norm: float | None = None,
     ) -> None:
-        super().__init__(lr, weight_decay, decay_bias)
+        super().__init__(lr, weight_decay, decay_bias, l1, max_norm)
         self.momentum = check_positive("momentum", momentum, allow_zero=True)
         self.dampening = check_positive("dampening", dampening, allow_zero=True)
         self.nesterov = bool(nesterov)
@@ -319,8 +393,10 @@ class Adagrad(Optimizer):
         eps: float = 1e-10,
         weight_decay: float = 0.0,
         decay_bias: bool = False,
+        l1: float = 0.0,
+        max_norm: float | None = None,
     ) -> None:
-        super().__init__(lr, weight_decay, decay_bias)
+        super().__init__(lr, weight_decay, decay_bias, l1, max_norm)
         self.lr_decay = check_positive("lr_decay", lr_decay, allow_zero=True)
         self.initial_accumulator_value = check_positive(
             "initial_accumulator_value", initial_accumulator_value, allow_zero=True
@@ -363,8 +439,10 @@ class RMSprop(Optimizer):
         centered: bool = False,
         weight_decay: float = 0.0,
         decay_bias: bool = False,
+        l1: float = 0.0,
+        max_norm: float | None = None,
     ) -> None:
-        super().__init__(lr, weight_decay, decay_bias)
+        super().__init__(lr, weight_decay, decay_bias, l1, max_norm)
         self.alpha = check_positive("alpha", alpha, allow_zero=True)
         if self.alpha > 1:  # v_t would turn negative and √v_t NaN
             raise ConfigError(f"`alpha` must be in [0, 1]; got {alpha!r}")
@@ -425,9 +503,11 @@ class Adam(Optimizer):
         weight_decay: float | None = None,
         amsgrad: bool = False,
         decay_bias: bool = False,
+        l1: float = 0.0,
+        max_norm: float | None = None,
     ) -> None:
         wd = self.default_weight_decay if weight_decay is None else weight_decay
-        super().__init__(lr, wd, decay_bias)
+        super().__init__(lr, wd, decay_bias, l1, max_norm)
         self.betas = _check_betas(betas)
         self.eps = check_positive("eps", eps)
         self.amsgrad = bool(amsgrad)
@@ -492,8 +572,10 @@ class NAdam(Optimizer):
         weight_decay: float = 0.0,
         momentum_decay: float = 4e-3,
         decay_bias: bool = False,
+        l1: float = 0.0,
+        max_norm: float | None = None,
     ) -> None:
-        super().__init__(lr, weight_decay, decay_bias)
+        super().__init__(lr, weight_decay, decay_bias, l1, max_norm)
         self.betas = _check_betas(betas)
         self.eps = check_positive("eps", eps)
         self.momentum_decay = check_positive("momentum_decay", momentum_decay, allow_zero=True)
@@ -726,6 +808,10 @@ class _FullBatch:
 
     def __init__(self, net: Any, X: Any, y: Any, reduction: str, sample_weight: Any,
                  opt: LBFGS) -> None:
+        if net.has_batch_norm or net.has_dropout:  # blocks would each have their own μ, σ²
+            raise ConfigError("L-BFGS minimises the whole data set's loss in blocks; it does "
+                              "not train batch normalization or dropout (use a mini-batch "
+                              "optimizer such as adam)")
         self.net = net
         self.X = net.check_X(X)
         n = self.X.shape[0]

@@ -27,6 +27,7 @@ def fmt(v: float | None) -> str:
         return "—"
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
+    v += 0.0  # −0.0 (a dropped neuron's δ times a negative factor) reads as 0
     if v == 0 or 1e-3 <= abs(v) < 1e4:
         return f"{v:.4f}"
     return f"{v:.3e}"
@@ -68,7 +69,10 @@ def explain_blocks(trace: Trace) -> Iterator[Block]:
         else:
             yield ("note", f"layer {l} has no bias (bias none): z = W a")
         yield ("matrix", f"(2) z^{l} = W^{l} a^{l - 1} + b^{l}", rows, _cols(n), e.z)
-        yield ("matrix", f"(2) a^{l} = σ(z^{l}), σ = {e.activation}", rows, _cols(n), e.a)
+        if e.batch_norm is not None or e.dropout is not None:
+            yield from _between_forward(e, rows)
+        else:
+            yield ("matrix", f"(2) a^{l} = σ(z^{l}), σ = {e.activation}", rows, _cols(n), e.a)
     yield ("note", f"loss C = {fmt(trace.loss)}")
 
     yield ("heading", "Backward pass")
@@ -83,6 +87,11 @@ def explain_blocks(trace: Trace) -> Iterator[Block]:
                 if e.sigma_prime is not None:
                     yield ("matrix", f"σ'(z^{L})", rows, _cols(n), e.sigma_prime)
                 title = f"(9) δ^{L} = ∂C/∂a^{L} ⊙ σ'(z^{L})"
+        elif e.batch_norm is not None or e.dropout is not None:
+            yield from _between_backward(e, rows)
+            title = (f"(BN) δ^{l} = ∂C/∂z^{l}, through the batch's μ and σ²"
+                     if e.batch_norm is not None
+                     else f"(8) δ^{l} = (W^{l + 1})ᵀ δ^{l + 1} ⊙ m/(1 − p) ⊙ σ'(z^{l})")
         else:
             yield ("matrix", f"σ'(z^{l})", rows, _cols(n), e.sigma_prime)
             title = f"(8) δ^{l} = (W^{l + 1})ᵀ δ^{l + 1} ⊙ σ'(z^{l})"
@@ -114,8 +123,61 @@ def explain_blocks(trace: Trace) -> Iterator[Block]:
         elif e.unit is not None:
             yield ("matrix", "(11) on the bias unit's weights = (15): w_k ← w_k − α ∂C/∂w_k",
                    ["w_k"], _cols(n), [e.unit.new_weights])
+        if e.batch_norm is not None:
+            bn = e.batch_norm
+            yield ("matrix", f"γ^{l} ← γ^{l} − α ∂C/∂γ^{l},  β^{l} ← β^{l} − α ∂C/∂β^{l}",
+                   ["γ", "β"], _cols(n), [bn.gamma_new, bn.beta_new])
     yield ("note", f"loss on the same batch after the step: {fmt(trace.loss_after)} "
                    f"(before: {fmt(trace.loss)})")
+
+
+def _between_forward(e: Any, rows: list[str]) -> Iterator[Block]:
+    """Batch norm's and dropout's part of a layer's forward pass (after z)."""
+    l, n = e.l, e.W.shape[0]
+    pre = f"z^{l}"
+    if e.batch_norm is not None:
+        bn = e.batch_norm
+        yield ("matrix", f"(BN) the batch's μ^{l} = (1/m) Σ_samples z^{l} and σ²^{l} = "
+               f"(1/m) Σ_samples (z^{l} − μ^{l})²", ["μ", "σ²"], _cols(n), [bn.mu, bn.var])
+        yield ("matrix", f"(BN) ẑ^{l} = (z^{l} − μ^{l}) / √(σ²^{l} + ε), ε = {bn.eps:g}",
+               rows, _cols(n), bn.z_hat)
+        yield ("matrix", f"(BN) γ^{l} and β^{l} (learned)", ["γ", "β"], _cols(n),
+               [bn.gamma, bn.beta])
+        yield ("matrix", f"(BN) z̃^{l} = γ^{l} ẑ^{l} + β^{l}", rows, _cols(n), bn.z_tilde)
+        pre = f"z̃^{l}"
+    if e.dropout is not None:
+        d = e.dropout
+        yield ("matrix", f"(2) σ({pre}), σ = {e.activation}", rows, _cols(n), d.sigma)
+        yield ("matrix", f"dropout mask m^{l}: 1 = kept (probability 1 − p), p = {d.p:g}",
+               rows, _cols(n), d.mask)
+        yield ("matrix", f"(2) a^{l} = σ({pre}) ⊙ m^{l} / (1 − p)", rows, _cols(n), e.a)
+    else:
+        yield ("matrix", f"(2) a^{l} = σ({pre}), σ = {e.activation}", rows, _cols(n), e.a)
+
+
+def _between_backward(e: Any, rows: list[str]) -> Iterator[Block]:
+    """Eq. (8) into a layer with dropout and/or batch norm, factor by factor."""
+    l, n = e.l, e.W.shape[0]
+    pre = f"z̃^{l}" if e.batch_norm is not None else f"z^{l}"
+    if e.dropout is not None:
+        d = e.dropout
+        yield ("matrix", f"(8) ∂C/∂a^{l} = (W^{l + 1})ᵀ δ^{l + 1}", rows, _cols(n), d.dC_da)
+        yield ("matrix", f"(8) ⊙ m^{l} / (1 − p): a dropped neuron gets nothing back", rows,
+               _cols(n), d.dC_da_masked)
+    else:
+        yield ("matrix", f"(8) ∂C/∂a^{l} = (W^{l + 1})ᵀ δ^{l + 1}", rows, _cols(n),
+               e.batch_norm.dC_da)
+    yield ("matrix", f"σ'({pre})", rows, _cols(n), e.sigma_prime)
+    if e.batch_norm is not None:
+        bn = e.batch_norm
+        yield ("matrix", f"∂C/∂z̃^{l} = ∂C/∂a^{l} ⊙ σ'({pre})", rows, _cols(n),
+               bn.dC_dz_tilde)
+        yield ("matrix", f"∂C/∂γ^{l} = r Σ_samples ∂C/∂z̃ ẑ,  ∂C/∂β^{l} = r Σ_samples ∂C/∂z̃",
+               ["∂C/∂γ", "∂C/∂β"], _cols(n), [bn.dgamma, bn.dbeta])
+        yield ("note", f"(BN) δ^{l} = γ/√(σ² + ε) ⊙ (∂C/∂z̃ − mean_samples ∂C/∂z̃ − ẑ ⊙ "
+                       "mean_samples(∂C/∂z̃ ẑ)): each sample's δ depends on the whole batch, "
+                       "and the δ rows sum to 0 — a bias before batch norm would get "
+                       "∂C/∂b = r Σ_samples δ = 0")
 
 
 def _markdown_table(rows: Sequence[str], cols: Sequence[str], M: Sequence[Sequence[float]]) -> str:

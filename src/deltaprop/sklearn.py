@@ -285,6 +285,8 @@ class _BaseMLP(BaseEstimator):
         "init": [StrOptions({"sklearn", *INITIALIZERS})],
         "dtype": [StrOptions({"float32", "float64", "auto"})],
         "reduction": [StrOptions({"mean", "sum"})],
+        "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
+        "batch_norm": ["boolean", list, tuple],
     }
 
     def __init__(
@@ -319,6 +321,8 @@ class _BaseMLP(BaseEstimator):
         init: str = "sklearn",
         dtype: str = "auto",
         reduction: str = "mean",
+        dropout: Any = 0.0,
+        batch_norm: Any = False,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -349,6 +353,8 @@ class _BaseMLP(BaseEstimator):
         self.init = init
         self.dtype = dtype
         self.reduction = reduction
+        self.dropout = dropout
+        self.batch_norm = batch_norm
 
     # ------------------------------------------------------------- fitted attributes
     @property
@@ -531,6 +537,8 @@ class _BaseMLP(BaseEstimator):
             init="glorot_uniform" if self.init == "sklearn" else self.init,
             dtype=dtype,
             seed=int(seed),
+            dropout=self.dropout,
+            batch_norm=self.batch_norm,
         )
         for layer, (coef, intercept) in zip(net.layers, first, strict=True) if first else ():
             layer.W_in[...] = coef.T
@@ -762,6 +770,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         float32 stays float32, anything else is float64.
     reduction : {"mean", "sum"}
         The batch gradient is the mean (scikit-learn) or the sum of per-sample gradients.
+    dropout : float or list of float
+        Dropout rate p of the hidden layers in training (one for all, or one per hidden
+        layer); 0 (default) is scikit-learn's behaviour.
+    batch_norm : bool or list of bool
+        Batch normalization between z and σ in the hidden layers (default off). The layers'
+        own bias stays ``bias`` (pass ``bias="none"``: batch norm's β plays its part).
 
     Attributes
     ----------

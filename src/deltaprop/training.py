@@ -12,6 +12,12 @@ With ``sample_weight`` s each batch's gradient is Σ_x s_x ∂C_x/∂w over its 
 by their Σ s_x for the mean; the epoch's loss and accuracy, the validation figures and so
 early stopping are weighted means too (DESIGN.md §3).
 
+Training is where dropout drops (masks from the same generator, so a seed fixes them too) and
+where batch norm normalises with each batch's own statistics, folding them into the running
+ones after each step; validation and ``evaluate`` use the whole network and the running
+statistics. Batch norm needs ≥ 2 samples a batch: a last batch of one sample is left out of
+the epoch (a different one each epoch, as the order is reshuffled).
+
 Reporting goes through callbacks (``callbacks``): a rich progress bar on a terminal, one
 line per epoch otherwise, nothing with ``verbose=0``. No prints.
 """
@@ -34,7 +40,7 @@ from deltaprop import streaming
 from deltaprop._validation import check_choice, check_fraction, check_int, check_rows
 from deltaprop.errors import ConfigError, ConfigTypeError, TrainingDiverged
 from deltaprop.layers import is_sparse
-from deltaprop.network import REDUCTIONS, Gradients, Network, row_factors
+from deltaprop.network import REDUCTIONS, Gradients, Network, gradients_of, row_factors
 from deltaprop.preprocessing import split_indices
 from deltaprop.workspace import Workspace
 
@@ -221,16 +227,16 @@ class EarlyStopping:
         if value < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if not self.best_params:
-                self.best_params = [p.copy() for _, p in net.parameters()]
+                self.best_params = [p.copy() for p in net.state_arrays()]
             else:
-                for saved, (_, p) in zip(self.best_params, net.parameters(), strict=True):
+                for saved, p in zip(self.best_params, net.state_arrays(), strict=True):
                     np.copyto(saved, p)
             return False
         self.wait += 1
         return self.wait >= self.patience
 
     def restore(self, net: Network) -> None:
-        for saved, (_, p) in zip(self.best_params, net.parameters(), strict=True):
+        for saved, p in zip(self.best_params, net.state_arrays(), strict=True):
             np.copyto(p, saved)
 
 
@@ -241,9 +247,11 @@ class TrainStep:
     (``feed.index``) into the workspace and runs the forward and backward pass — eqs. (2),
     (9), (8), (10), (14) — returning the batch loss; then ``step.update()`` hands the
     gradients to the gradient hook and the clipping and lets the optimizer apply them
-    (eqs. (11), (15) and their variants). The two halves are apart so
+    (eqs. (11), (15) and their variants), and folds the batch's statistics into batch norm's
+    running ones. The two halves are apart so
     ``fit`` can check the loss before any parameter moves. After a step, ``gradients`` and
-    the workspace (``ws``: Z, A, δ per sample) describe the batch just taken.
+    the workspace (``ws``: Z, A, δ per sample) describe the batch just taken. Training
+    drops neurons where the network has dropout (masks in ``gradients.masks``).
 
     Where nothing needs the whole gradient before the update (no hook, no clipping, no
     custom ``backprop``) and :func:`deltaprop.fused.unsupported` has no objection (SGD),
@@ -296,7 +304,8 @@ class TrainStep:
         self.reduction = reduction
         self.weights = None if weights is None else weights.reshape(-1, 1)  # like ws.weights
         self.ws = net.workspace(m, sparse=is_sparse(feed.X))
-        self.backprop = backprop if backprop is not None else net.backprop_into
+        self.backprop = backprop if backprop is not None else self._backprop
+        self.batch_norm = net.has_batch_norm
         self.gradient_hook = gradient_hook
         self.clip_norm, self.clip_value = clip_norm, clip_value
         self.batch: Workspace = self.ws  # the rows of the last batch
@@ -346,9 +355,12 @@ class TrainStep:
             self.gradients = None
             return self.net.loss_into(w, r)
         loss = self.backprop(w, r)
-        self.gradients = Gradients(w.delta, w.nabla_W, w.nabla_b, loss, self.reduction,
-                                   w.Z, w.A)
+        self.gradients = gradients_of(w, loss, self.reduction, dropout=True)
         return loss
+
+    def _backprop(self, ws: Workspace, r: float) -> float:
+        """The network's own forward and backward pass, dropping neurons as training does."""
+        return self.net.backprop_into(ws, r, dropout=True)
 
     def update(self) -> None:
         """Hook, clip, and apply the last batch's gradients: eqs. (11), (15) and variants."""
@@ -363,6 +375,8 @@ class TrainStep:
         if self.clip_value is not None:
             optim_module.clip_grad_value(_grad_arrays(grads), self.clip_value)
         self.optimizer.step(self.net, grads)
+        if self.batch_norm:
+            self.net.track_batch_statistics(self.batch)
 
 
 class EpochTally:
@@ -564,7 +578,14 @@ def fit(
     n = X.shape[0]
     m = n if batch_size is None else check_int("batch_size", batch_size)
     m = min(m, n)
-    n_batches = math.ceil(n / m)
+    end = n  # where an epoch's batches stop
+    if net.has_batch_norm:
+        if m < 2:
+            raise ConfigError(f"batch normalization needs batches of at least 2 samples; "
+                              f"got batch_size={m}")
+        if n % m == 1:  # a last batch of one sample has no variance: leave it out
+            end = n - 1
+    n_batches = math.ceil(end / m)
     # the epoch's row order, and each batch's rows of X (read from its file if memory-mapped)
     feed = streaming.BatchFeed(X, m, net.dtype, shuffle, input_transform)
     step = TrainStep(net, feed, Y, m, optimizer, reduction, weights=s, backprop=backprop,
@@ -594,10 +615,10 @@ def fit(
                 cb.on_epoch_begin(epoch)
             # The order depends on the generator alone, so a checkpoint's rng state resumes it.
             feed.draw(net.rng)
-            snapshot = [p.copy() for _, p in net.parameters()]  # last finite weights
+            snapshot = [p.copy() for p in net.state_arrays()]  # last finite weights
             tally.reset()
             stop = False
-            for batch, start in enumerate(range(0, n, m)):
+            for batch, start in enumerate(range(0, end, m)):
                 loss = step(start, min(start + m, n))
                 if not math.isfinite(loss):
                     _diverged(net, snapshot, f"loss became {loss}", epoch, batch, optimizer)
@@ -610,7 +631,7 @@ def fit(
 
             # The loss is checked before each step; the last step's weights, here, once an
             # epoch (a sweep over the parameters is too dear to make every batch).
-            if not all(np.isfinite(p).all() for _, p in net.parameters()):
+            if not all(np.isfinite(p).all() for p in net.state_arrays()):
                 _diverged(net, snapshot, "the weights became non-finite", epoch, batch, optimizer)
             logs = tally.logs()  # over the samples seen: fewer than n if a callback stopped
             logs["samples"] = tally.samples  # rows trained on (InverseScalingLR counts them)
@@ -682,8 +703,10 @@ def _validation_set(net: Network, data: tuple[Any, ...], raw: bool = False,
 
 
 def _grad_arrays(grads: Gradients) -> list[np.ndarray]:
-    """Every gradient array of a backward pass (frozen biases' included: never applied)."""
-    return [*grads.dW, *(db for db in grads.db if db is not None)]
+    """Every gradient array of a backward pass (frozen biases' included: never applied;
+    batch norm's ∂C/∂γ and ∂C/∂β where there are some)."""
+    norm = [*(grads.dgamma or ()), *(grads.dbeta or ())]
+    return [*grads.dW, *(g for g in (*grads.db, *norm) if g is not None)]
 
 
 def _diverged(net: Network, snapshot: list[np.ndarray], what: str, epoch: int, batch: int,
@@ -698,7 +721,7 @@ def _diverged(net: Network, snapshot: list[np.ndarray], what: str, epoch: int, b
 
 def _keep_finite(net: Network, snapshot: list[np.ndarray]) -> None:
     """Leave ``net`` with finite weights: its own if they are, else the epoch's start."""
-    params = [p for _, p in net.parameters()]
+    params = net.state_arrays()
     if not all(np.isfinite(p).all() for p in params):
         for p, saved in zip(params, snapshot, strict=True):
             np.copyto(p, saved)

@@ -19,6 +19,15 @@ last batch uses row slices of the same buffers (``rows(m)``). Lists are indexed 
   r_x = s_x / Σs or s_x that scale Δ (eqs. 10, 14) when samples are weighted;
   ``lse``, ``row``: m-vectors of scratch for the fused softmax + cross-entropy.
 
+Batch normalization and dropout (layers whose ``plain`` is False) add, per layer i, None
+where the layer has neither:
+
+- ``Z_tilde[i]``: z̃ = γ ẑ + β, what σ reads after batch norm; ``Z_hat[i]``: ẑ;
+  ``mu[i]``, ``var[i]``, ``inv_std[i]``: the batch's μ, σ² and 1/√(σ² + ε), (n_{i+1},);
+  ``nabla_gamma[i]``, ``nabla_beta[i]``: ∂C/∂γ, ∂C/∂β; ``bn_row[i]``: (n_{i+1},) scratch;
+- ``masks[i]``: the 0/1 dropout mask, (m, n_{i+1}); ``sigma_Z[i]``: σ(z) before the mask
+  (σ' reads it: a itself is masked).
+
 The ones columns are written once, at allocation: a bias unit's activation never changes.
 A forward-only workspace (``backward=False``, for inference) holds inputs, Z and A; its
 backward buffers have no rows and it has no gradients.
@@ -92,7 +101,32 @@ class Workspace:
         self._n = n
         self._unit = unit
         self._short: dict[int, Workspace] = {}
+        self._between(layers, m, rows)
         self._make_views()
+
+    def _between(self, layers: Sequence[Dense], m: int, rows: int) -> None:
+        """Buffers for batch norm and dropout (module docstring); None for plain layers."""
+        dt = self.dtype
+
+        def each(make: Any, wanted: Any) -> list[Any]:
+            return [make(layer) if wanted(layer) else None for layer in layers]
+
+        def norm(layer: Dense) -> bool:
+            return layer.norm is not None
+
+        def drop(layer: Dense) -> bool:
+            return layer.dropout > 0
+
+        def vector(layer: Dense) -> Array:
+            return np.empty(layer.n_out, dtype=dt)
+
+        self.Z_tilde = each(lambda la: np.empty((m, la.n_out), dtype=dt), norm)
+        self.Z_hat = each(lambda la: np.empty((rows, la.n_out), dtype=dt), norm)
+        self.mu, self.var, self.inv_std, self.bn_row = (each(vector, norm) for _ in range(4))
+        self.nabla_gamma = each(vector, lambda la: norm(la) and self.backward)
+        self.nabla_beta = each(vector, lambda la: norm(la) and self.backward)
+        self.masks = each(lambda la: np.empty((rows, la.n_out), dtype=dt), drop)
+        self.sigma_Z = each(lambda la: np.empty((rows, la.n_out), dtype=dt), drop)
 
     def _make_views(self) -> None:
         """``inputs`` and ``A``: the full buffers without their bias unit columns."""
@@ -133,6 +167,8 @@ class Workspace:
             view.r_rows = self.r_rows[:m]
             view.lse = self.lse[:m]
             view.row = self.row[:m]
+            for name in ("Z_tilde", "Z_hat", "masks", "sigma_Z"):
+                setattr(view, name, [None if a is None else a[:m] for a in getattr(self, name)])
             view._short = {}
             view._make_views()
             self._short[m] = view
