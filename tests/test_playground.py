@@ -256,22 +256,24 @@ def command(*args: str) -> subprocess.Popen[str]:
 
 
 def test_command_serves_and_stops_cleanly_on_ctrl_c() -> None:
-    proc = command("--port", "0", "--data", "xor", "--hidden", "3", "--seed", "2")
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("serving at http://127.0.0.1:") and line.endswith("/\n")
-        url = line.split()[-1]
-        port = int(url.rsplit(":", 1)[1].strip("/"))
-        assert port != 0
-        with urllib.request.urlopen(url) as r:
-            assert b"deltaprop playground" in r.read()
-        with urllib.request.urlopen(url + "api/state") as r:
-            state = json.load(r)
-        assert state["config"]["dataset"] == "xor" and state["sizes"] == [2, 3, 2]
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
+    # `with` closes the pipes even when a timeout fails the test (else the next test's
+    # ResourceWarning fails too); kill() first, so its wait never hangs.
+    with command("--port", "0", "--data", "xor", "--hidden", "3", "--seed", "2") as proc:
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith("serving at http://127.0.0.1:") and line.endswith("/\n")
+            url = line.split()[-1]
+            port = int(url.rsplit(":", 1)[1].strip("/"))
+            assert port != 0
+            with urllib.request.urlopen(url) as r:
+                assert b"deltaprop playground" in r.read()
+            with urllib.request.urlopen(url + "api/state") as r:
+                state = json.load(r)
+            assert state["config"]["dataset"] == "xor" and state["sizes"] == [2, 3, 2]
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
     assert proc.returncode == 0, err
     assert out == "" and "Traceback" not in err
 
@@ -301,14 +303,14 @@ def test_command_bad_settings_are_one_line_and_exit_1(args: list[str], fragment:
 
 
 def test_command_warns_when_not_on_loopback() -> None:
-    proc = command("--port", "0", "--host", "0.0.0.0")
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("serving at http://0.0.0.0:")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
+    with command("--port", "0", "--host", "0.0.0.0") as proc:  # as above
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith("serving at http://0.0.0.0:")
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
     assert "warning: serving on 0.0.0.0: anyone who can reach port" in err
     assert proc.returncode == 0
 
